@@ -7,7 +7,7 @@
     ├── ForbiddenError            authenticated, but not allowed to do this (403)
     ├── NotFoundError             nothing the caller may see has that id (404)
     ├── ConflictError             the request clashes with stored state (409)
-    ├── ConfigurationError        a setting is missing or invalid: the operator fixes it (500)
+    ├── ConfigurationError        a setting is missing or invalid (500)
     └── UpstreamError             Notification Hubs or Table Storage failed
         ├── UpstreamPermanentError   the same request will fail again (502)
         │   └── HubPermanentError

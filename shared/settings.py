@@ -60,7 +60,9 @@ class _Reader:
             return default
         return value
 
-    def number(self, name: str, default: float, minimum: float, maximum: float) -> float:
+    def number(
+        self, name: str, default: float, minimum: float, maximum: float
+    ) -> float:
         raw = self.text(name)
         if raw is None:
             return default
@@ -97,7 +99,9 @@ class _Reader:
     def finish(self, section: str) -> None:
         if self.problems:
             listed = "; ".join(self.problems)
-            raise ConfigurationError(f"Invalid {section} settings: {listed}. {WHERE_TO_SET}")
+            raise ConfigurationError(
+                f"Invalid {section} settings: {listed}. {WHERE_TO_SET}"
+            )
 
 
 @dataclass(frozen=True)
@@ -158,8 +162,8 @@ def load_storage_settings(environ: Mapping[str, str]) -> StorageSettings:
     account_url = reader.text("PAYLOAD_STORAGE_ACCOUNT_URL")
     if connection_string and account_url:
         reader.problems.append(
-            "PAYLOAD_STORAGE_CONNECTION_STRING and PAYLOAD_STORAGE_ACCOUNT_URL are both "
-            "set; keep one"
+            "PAYLOAD_STORAGE_CONNECTION_STRING and PAYLOAD_STORAGE_ACCOUNT_URL "
+            "are both set; keep one"
         )
     if not connection_string and not account_url:
         connection_string = reader.text("AzureWebJobsStorage")
@@ -173,9 +177,13 @@ def load_storage_settings(environ: Mapping[str, str]) -> StorageSettings:
     settings = StorageSettings(
         connection_string=connection_string,
         account_url=account_url,
-        notifications_table=reader.table_name("NOTIFICATIONS_TABLE", "SecurePushNotifications"),
+        notifications_table=reader.table_name(
+            "NOTIFICATIONS_TABLE", "SecurePushNotifications"
+        ),
         devices_table=reader.table_name("DEVICES_TABLE", "SecurePushDevices"),
-        idempotency_table=reader.table_name("IDEMPOTENCY_TABLE", "SecurePushIdempotency"),
+        idempotency_table=reader.table_name(
+            "IDEMPOTENCY_TABLE", "SecurePushIdempotency"
+        ),
     )
     reader.finish("storage")
     return settings
@@ -188,11 +196,19 @@ def load_hub_settings(environ: Mapping[str, str]) -> HubSettings:
         connection_string=reader.required(
             "NOTIFICATION_HUB_CONNECTION_STRING", "the hub's Send-and-Listen policy"
         ),
-        hub_name=reader.required("NOTIFICATION_HUB_NAME", "the hub inside the namespace"),
-        retry_budget_seconds=reader.number("HUB_RETRY_BUDGET_SECONDS", 20.0, 0.0, 120.0),
+        hub_name=reader.required(
+            "NOTIFICATION_HUB_NAME", "the hub inside the namespace"
+        ),
+        retry_budget_seconds=reader.number(
+            "HUB_RETRY_BUDGET_SECONDS", 20.0, 0.0, 120.0
+        ),
         max_attempts=reader.integer("HUB_MAX_ATTEMPTS", 4, 1, 10),
-        connect_timeout_seconds=reader.number("HUB_CONNECT_TIMEOUT_SECONDS", 5.0, 0.1, 60.0),
-        read_timeout_seconds=reader.number("HUB_READ_TIMEOUT_SECONDS", 15.0, 0.1, 120.0),
+        connect_timeout_seconds=reader.number(
+            "HUB_CONNECT_TIMEOUT_SECONDS", 5.0, 0.1, 60.0
+        ),
+        read_timeout_seconds=reader.number(
+            "HUB_READ_TIMEOUT_SECONDS", 15.0, 0.1, 120.0
+        ),
     )
     reader.finish("Notification Hubs")
     return settings
@@ -206,9 +222,13 @@ def load_auth_settings(environ: Mapping[str, str]) -> AuthSettings:
     issuer = reader.text("AUTH_ISSUER", "") or ""
     audience = reader.text("AUTH_AUDIENCE", "") or ""
     if jwt_mode and not issuer:
-        reader.problems.append("AUTH_ISSUER is missing (the token issuer, the iss claim)")
+        reader.problems.append(
+            "AUTH_ISSUER is missing (the token issuer, the iss claim)"
+        )
     if jwt_mode and not audience:
-        reader.problems.append("AUTH_AUDIENCE is missing (this app's id, the aud claim)")
+        reader.problems.append(
+            "AUTH_AUDIENCE is missing (this app's id, the aud claim)"
+        )
     algorithms = tuple(
         part.strip()
         for part in (reader.text("AUTH_ALGORITHMS", "RS256") or "RS256").split(",")
@@ -228,7 +248,8 @@ def load_auth_settings(environ: Mapping[str, str]) -> AuthSettings:
         jwks_url=reader.text("AUTH_JWKS_URL"),
         algorithms=algorithms,
         user_claim=reader.text("AUTH_USER_CLAIM", "sub") or "sub",
-        sender_role=reader.text("AUTH_SENDER_ROLE", "SecurePush.Send") or "SecurePush.Send",
+        sender_role=reader.text("AUTH_SENDER_ROLE", "SecurePush.Send")
+        or "SecurePush.Send",
         clock_skew_seconds=reader.integer("AUTH_CLOCK_SKEW_SECONDS", 60, 0, 300),
         jwks_min_refetch_seconds=reader.number(
             "AUTH_JWKS_MIN_REFETCH_SECONDS", 60.0, 0.0, 86400.0
@@ -241,9 +262,13 @@ def load_auth_settings(environ: Mapping[str, str]) -> AuthSettings:
 def load_notification_settings(environ: Mapping[str, str]) -> NotificationSettings:
     """Read the defaults for sends."""
     reader = _Reader(environ)
-    max_ttl = reader.integer("NOTIFICATION_MAX_TTL_SECONDS", 30 * 86400, 60, 365 * 86400)
+    max_ttl = reader.integer(
+        "NOTIFICATION_MAX_TTL_SECONDS", 30 * 86400, 60, 365 * 86400
+    )
     settings = NotificationSettings(
-        default_alert=reader.text("NOTIFICATION_DEFAULT_ALERT", "You have a new message.")
+        default_alert=reader.text(
+            "NOTIFICATION_DEFAULT_ALERT", "You have a new message."
+        )
         or "",
         default_ttl_seconds=reader.integer(
             "NOTIFICATION_DEFAULT_TTL_SECONDS", 7 * 86400, 60, max_ttl
@@ -280,5 +305,10 @@ def notification_settings() -> NotificationSettings:
 
 def clear_cache() -> None:
     """Forget every loaded section, so the next use reads the environment again."""
-    for loader in (storage_settings, hub_settings, auth_settings, notification_settings):
+    for loader in (
+        storage_settings,
+        hub_settings,
+        auth_settings,
+        notification_settings,
+    ):
         loader.cache_clear()
