@@ -1,4 +1,4 @@
-"""Local-stack tools: the hub stand-in, the token issuer, Azurite, the local host and the demo.
+"""Local-stack tools: hub stand-in, token issuer, Azurite, local host and demo.
 
 Nothing here is deployed; `.funcignore` keeps this folder out of the app.
 """

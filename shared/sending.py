@@ -1,0 +1,329 @@
+"""Send a notification: store the payload, then push only its id.
+
+The payload is written to Table Storage before the hub is called, and a failed
+push never removes it: the result says what happened and carries the id, so
+the sender can retry with the same Idempotency-Key. A repeat with the same key
+and body returns the first result once the push went through, and pushes again
+only if the earlier push failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.errors import (
+    ConflictError,
+    HubPermanentError,
+    InvalidRequestError,
+    NotFoundError,
+    UpstreamError,
+    UpstreamTransientError,
+)
+from shared.identity import Principal, require_sender, user_key
+from shared.registration import user_tag
+from shared.settings import NotificationSettings
+from shared.templates import MAX_ALERT_LENGTH, template_properties
+
+logger = logging.getLogger(__name__)
+
+SEND_FIELDS = {"recipient", "payload", "alert", "ttlSeconds", "readOnce"}
+MAX_RECIPIENT_LENGTH = 1024
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
+# A record still "pending" this long after it was made belongs to a request
+# that died mid-way; a repeat may then push again instead of waiting.
+PENDING_GRACE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """A checked SendNotification body."""
+
+    recipient: str
+    payload: Any
+    alert: str
+    ttl_seconds: int
+    read_once: bool
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What SendNotification answers: a status, a JSON body and extra headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def parse_send(body: dict[str, Any], settings: NotificationSettings) -> SendRequest:
+    """Check a SendNotification body against the contract and the settings."""
+    unknown = sorted(set(body) - SEND_FIELDS)
+    if unknown:
+        raise InvalidRequestError(
+            f"Field '{unknown[0]}' is not accepted. Accepted fields: "
+            f"{', '.join(sorted(SEND_FIELDS))}.",
+            field=unknown[0],
+        )
+    if "payload" not in body:
+        raise InvalidRequestError("Field 'payload' is missing.", field="payload")
+    if body["payload"] is None:
+        raise InvalidRequestError("Field 'payload' must not be null.", field="payload")
+    return SendRequest(
+        recipient=_parse_recipient(body.get("recipient")),
+        payload=body["payload"],
+        alert=_parse_alert(body.get("alert"), settings.default_alert),
+        ttl_seconds=_parse_ttl(body.get("ttlSeconds"), settings),
+        read_once=_parse_bool(body.get("readOnce", False), "readOnce"),
+    )
+
+
+def _parse_recipient(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequestError(
+            "Field 'recipient' must be the recipient's user id as a non-empty string.",
+            field="recipient",
+        )
+    if len(value) > MAX_RECIPIENT_LENGTH or _has_control_characters(value):
+        raise InvalidRequestError(
+            f"Field 'recipient' must be at most {MAX_RECIPIENT_LENGTH} characters "
+            "with no control characters.",
+            field="recipient",
+        )
+    return value
+
+
+def _parse_alert(value: Any, default: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequestError(
+            "Field 'alert' must be a non-empty string.", field="alert"
+        )
+    if len(value) > MAX_ALERT_LENGTH or _has_control_characters(value):
+        raise InvalidRequestError(
+            f"Field 'alert' must be at most {MAX_ALERT_LENGTH} characters with no "
+            "control characters; it is shown on the lock screen, so keep it generic.",
+            field="alert",
+        )
+    return value
+
+
+def _parse_ttl(value: Any, settings: NotificationSettings) -> int:
+    if value is None:
+        return settings.default_ttl_seconds
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequestError(
+            "Field 'ttlSeconds' must be a whole number of seconds.", field="ttlSeconds"
+        )
+    if not 60 <= value <= settings.max_ttl_seconds:
+        raise InvalidRequestError(
+            f"Field 'ttlSeconds' must be between 60 and {settings.max_ttl_seconds}, "
+            f"not {value}.",
+            field="ttlSeconds",
+        )
+    return value
+
+
+def _parse_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidRequestError(f"Field '{name}' must be true or false.", field=name)
+    return value
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
+def parse_idempotency_key(value: str | None) -> str | None:
+    """Check the Idempotency-Key header: 1 to 255 visible ASCII characters."""
+    if value is None:
+        return None
+    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(value):
+        raise InvalidRequestError(
+            "Header 'Idempotency-Key' must be 1 to 255 visible ASCII characters.",
+            field="Idempotency-Key",
+        )
+    return value
+
+
+def body_hash(body: dict[str, Any]) -> str:
+    """Hash a request body so that key order and spacing do not matter."""
+    canonical = json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Sender:
+    """Store-then-push, with idempotency; built once per process by the function."""
+
+    def __init__(self, stores: Any, hub: Any, settings: NotificationSettings) -> None:
+        self.notifications = stores.notifications
+        self.idempotency = stores.idempotency
+        self.hub = hub
+        self.settings = settings
+
+    def send(
+        self, principal: Principal, body: dict[str, Any], idempotency_key: str | None
+    ) -> SendResult:
+        """Run one SendNotification request and return the response to give."""
+        require_sender(principal)
+        request = parse_send(body, self.settings)
+        recipient_key = user_key(request.recipient)
+        if idempotency_key is None:
+            notification = self._store(principal, request, recipient_key, None)
+            return self._push(notification, record=None)
+        return self._send_once(principal, request, recipient_key, body, idempotency_key)
+
+    def _send_once(
+        self,
+        principal: Principal,
+        request: SendRequest,
+        recipient_key: str,
+        body: dict[str, Any],
+        idempotency_key: str,
+    ) -> SendResult:
+        notification_id = self.notifications.new_id()
+        record = self.idempotency.reserve(
+            principal.user_key, idempotency_key, body_hash(body), notification_id
+        )
+        if record.is_new:
+            notification = self._store(
+                principal, request, recipient_key, notification_id
+            )
+            return self._push(notification, record=record)
+        if record.state == "pushed" and record.response:
+            stored = record.response
+            return SendResult(
+                stored["status"], stored["body"], stored.get("headers", {})
+            )
+        if record.state == "pending" and not self._pending_expired(record):
+            raise ConflictError(
+                "A request with this Idempotency-Key is still being processed; "
+                "retry in a few seconds."
+            )
+        try:
+            notification = self.notifications.get(recipient_key, record.notification_id)
+        except NotFoundError:
+            raise ConflictError(
+                "The notification of this Idempotency-Key was already read or has "
+                "expired; send it again with a new key."
+            ) from None
+        return self._push(notification, record=record)
+
+    def _pending_expired(self, record: Any) -> bool:
+        created = getattr(record, "created_at", None)
+        return created is None or datetime.now(UTC) - created > PENDING_GRACE
+
+    def _store(
+        self,
+        principal: Principal,
+        request: SendRequest,
+        recipient_key: str,
+        notification_id: str | None,
+    ) -> Any:
+        return self.notifications.create(
+            recipient_key,
+            request.payload,
+            sender=principal.user_key,
+            alert=request.alert,
+            ttl_seconds=request.ttl_seconds,
+            read_once=request.read_once,
+            notification_id=notification_id,
+        )
+
+    def _push(self, notification: Any, *, record: Any) -> SendResult:
+        properties = template_properties(notification.id, notification.alert)
+        try:
+            sent = self.hub.send_template(properties, user_tag(notification.user_key))
+        except UpstreamError as exc:
+            return self._push_failed(notification, record, exc)
+        outcome = {
+            "status": "sent",
+            "trackingId": sent.tracking_id,
+            "hubNotificationId": sent.notification_id,
+            "attempts": sent.attempts,
+        }
+        self.notifications.record_push_outcome(
+            notification.user_key, notification.id, outcome
+        )
+        result = SendResult(201, self._body(notification, outcome))
+        if record is not None:
+            self.idempotency.complete(
+                record, state="pushed", response={"status": 201, "body": result.body}
+            )
+        return result
+
+    def _push_failed(
+        self, notification: Any, record: Any, exc: UpstreamError
+    ) -> SendResult:
+        transient = isinstance(exc, UpstreamTransientError)
+        hub_status = getattr(exc, "hub_status", None)
+        outcome: dict[str, Any] = {
+            "status": "failed",
+            "retryable": transient,
+            "hubStatus": hub_status,
+        }
+        logger.warning(
+            "push failed notification=%s hub_status=%s retryable=%s: %s",
+            notification.id,
+            hub_status,
+            transient,
+            exc.message,
+        )
+        self.notifications.record_push_outcome(
+            notification.user_key, notification.id, outcome
+        )
+        body = self._body(notification, outcome)
+        body["error"] = _push_error(exc, transient)
+        headers: dict[str, str] = {"x-ms-error-code": body["error"]["code"]}
+        retry_after = (
+            exc.retry_after if isinstance(exc, UpstreamTransientError) else None
+        )
+        if retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(retry_after)))
+        if record is not None:
+            self.idempotency.complete(
+                record,
+                state="push_failed",
+                response={"status": exc.status, "body": body},
+            )
+        return SendResult(503 if transient else 502, body, headers)
+
+    def _body(self, notification: Any, outcome: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": notification.id,
+            "expiresAt": _iso(notification.expires_at),
+            "readOnce": notification.read_once,
+            "push": outcome,
+        }
+
+
+def _push_error(exc: UpstreamError, transient: bool) -> dict[str, str]:
+    if transient:
+        code, what = (
+            "PushThrottledOrUnavailable",
+            "Notification Hubs is busy or unreachable",
+        )
+    elif isinstance(exc, HubPermanentError):
+        code, what = (
+            "PushRejected",
+            f"Notification Hubs rejected the push ({exc.hub_status})",
+        )
+    else:
+        code, what = "PushRejected", "the push failed"
+    return {
+        "code": code,
+        "message": f"The payload is stored, but {what}. Retry with the same "
+        "Idempotency-Key to push it again.",
+    }
