@@ -6,7 +6,8 @@ from shared import http
 from shared.hub import hub_client
 from shared.identity import authenticate
 from shared.registration import parse_device, register_device, unregister_device
-from shared.store import stores, validate_installation_id
+from shared.devices import validate_installation_id
+from shared.store import stores
 
 
 def main(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:

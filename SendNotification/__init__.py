@@ -7,7 +7,7 @@ import azure.functions as func
 from shared import http
 from shared.hub import hub_client
 from shared.identity import authenticate
-from shared.sending import Sender, parse_idempotency_key
+from shared.sending import Sender
 from shared.settings import notification_settings
 from shared.store import stores
 
@@ -26,7 +26,7 @@ def main(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 def _handle(req: func.HttpRequest, invocation: http.Invocation) -> func.HttpResponse:
     principal = authenticate(http.headers_of(req))
     invocation.note(sender=principal.user_key)
-    key = parse_idempotency_key(http.header(req, "Idempotency-Key"))
+    key = http.header(req, "Idempotency-Key")
     body = http.read_json_object(req)
     result = _sender().send(principal, body, key)
     push = result.body.get("push", {})

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from shared.errors import (
     UpstreamError,
     UpstreamTransientError,
 )
+from shared.idempotency import validate_idempotency_key
 from shared.identity import Principal, require_sender, user_key
 from shared.registration import user_tag
 from shared.settings import NotificationSettings
@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 SEND_FIELDS = {"recipient", "payload", "alert", "ttlSeconds", "readOnce"}
 MAX_RECIPIENT_LENGTH = 1024
-IDEMPOTENCY_KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
 # A record still "pending" this long after it was made belongs to a request
 # that died mid-way; a repeat may then push again instead of waiting.
 PENDING_GRACE = timedelta(minutes=2)
@@ -140,18 +139,6 @@ def _has_control_characters(text: str) -> bool:
     return any(unicodedata.category(char) == "Cc" for char in text)
 
 
-def parse_idempotency_key(value: str | None) -> str | None:
-    """Check the Idempotency-Key header: 1 to 255 visible ASCII characters."""
-    if value is None:
-        return None
-    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(value):
-        raise InvalidRequestError(
-            "Header 'Idempotency-Key' must be 1 to 255 visible ASCII characters.",
-            field="Idempotency-Key",
-        )
-    return value
-
-
 def body_hash(body: dict[str, Any]) -> str:
     """Hash a request body so that key order and spacing do not matter."""
     canonical = json.dumps(
@@ -183,6 +170,7 @@ class Sender:
         if idempotency_key is None:
             notification = self._store(principal, request, recipient_key, None)
             return self._push(notification, record=None)
+        validate_idempotency_key(idempotency_key)
         return self._send_once(principal, request, recipient_key, body, idempotency_key)
 
     def _send_once(
@@ -222,8 +210,7 @@ class Sender:
         return self._push(notification, record=record)
 
     def _pending_expired(self, record: Any) -> bool:
-        created = getattr(record, "created_at", None)
-        return created is None or datetime.now(UTC) - created > PENDING_GRACE
+        return bool(datetime.now(UTC) - record.created_at > PENDING_GRACE)
 
     def _store(
         self,

@@ -1,0 +1,151 @@
+"""Start and stop the local stack: Azurite, hub stand-in, issuer and functions host.
+
+Each stand-in gives way to the real thing through settings alone. With a hub
+connection string and hub name in the environment or local.settings.json, no
+hub stand-in starts; with a storage setting, no Azurite; with AUTH_ISSUER, no
+local issuer. Whatever this module starts, `stop` ends, also after a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack.azurite import Azurite
+from devstack.host import REPO_ROOT, FunctionsHost, load_local_settings
+from devstack.hubstandin import HubStandIn
+from devstack.issuer import LocalIssuer
+from shared import settings
+
+logger = logging.getLogger("devstack.stack")
+
+STATE_FILE = REPO_ROOT / ".devstack" / "stack.json"
+STORAGE_SETTINGS = (
+    "PAYLOAD_STORAGE_CONNECTION_STRING",
+    "PAYLOAD_STORAGE_ACCOUNT_URL",
+    "AzureWebJobsStorage",
+)
+DEVELOPMENT_STORAGE = "UseDevelopmentStorage=true"
+HUB_NAME = "securepush"
+
+
+@dataclass
+class Ports:
+    """Ports on 127.0.0.1; 0 picks a free one."""
+
+    host: int = 7071
+    hub: int = 0
+    issuer: int = 0
+    azurite: int = 0
+
+
+@dataclass
+class LocalStack:
+    """The running parts, and which of them this process started."""
+
+    ports: Ports = field(default_factory=Ports)
+    # False starts every local part whatever the settings say (the demo needs
+    # the stand-in's record of deliveries).
+    honour_settings: bool = True
+    hub: HubStandIn | None = None
+    issuer: LocalIssuer | None = None
+    azurite: Azurite | None = None
+    host: FunctionsHost | None = None
+    _exit: ExitStack = field(default_factory=ExitStack)
+
+    def start(self) -> LocalStack:
+        """Start every part that the settings do not replace, then the host."""
+        if self.honour_settings:
+            load_local_settings(REPO_ROOT)
+        try:
+            self._start_storage()
+            self._start_hub()
+            self._start_issuer()
+            settings.clear_cache()
+            self.host = FunctionsHost(REPO_ROOT, self.ports.host)
+            self.host.start()
+            self._exit.callback(self.host.stop)
+            self._write_state()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop what was started, newest first; safe to call twice."""
+        self._exit.close()
+        STATE_FILE.unlink(missing_ok=True)
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self.host is not None, "start() the stack first"
+        return self.host.base_url
+
+    def _start_storage(self) -> None:
+        configured = [name for name in STORAGE_SETTINGS if os.environ.get(name)]
+        if not self.honour_settings:
+            for name in configured:
+                del os.environ[name]
+        elif configured and os.environ.get(configured[0]) != DEVELOPMENT_STORAGE:
+            logger.info("storage: using %s from the settings", configured[0])
+            return
+        self.azurite = Azurite(port=self.ports.azurite)
+        self.azurite.start()
+        self._exit.callback(self.azurite.stop)
+        os.environ["PAYLOAD_STORAGE_CONNECTION_STRING"] = self.azurite.connection_string
+        logger.info("storage: Azurite on 127.0.0.1:%d", self.azurite.port)
+
+    def _start_hub(self) -> None:
+        if (
+            self.honour_settings
+            and os.environ.get("NOTIFICATION_HUB_CONNECTION_STRING")
+            and os.environ.get("NOTIFICATION_HUB_NAME")
+        ):
+            logger.info(
+                "hub: using NOTIFICATION_HUB_CONNECTION_STRING from the settings"
+            )
+            return
+        self.hub = HubStandIn(hub_name=HUB_NAME, port=self.ports.hub)
+        self.hub.start()
+        self._exit.callback(self.hub.stop)
+        os.environ["NOTIFICATION_HUB_CONNECTION_STRING"] = self.hub.connection_string()
+        os.environ["NOTIFICATION_HUB_NAME"] = HUB_NAME
+        logger.info("hub: stand-in at %s", self.hub.base_url)
+
+    def _start_issuer(self) -> None:
+        if self.honour_settings and os.environ.get("AUTH_ISSUER"):
+            logger.info("identity: using AUTH_ISSUER from the settings")
+            return
+        self.issuer = LocalIssuer(port=self.ports.issuer)
+        self.issuer.start()
+        self._exit.callback(self.issuer.stop)
+        os.environ.update(self.issuer.auth_environment())
+        logger.info("identity: local issuer at %s", self.issuer.issuer_url)
+
+    def _write_state(self) -> None:
+        state: dict[str, Any] = {"functions": self.base_url}
+        if self.issuer is not None:
+            state["issuer"] = self.issuer.issuer_url
+        if self.hub is not None:
+            state["hub"] = self.hub.base_url
+        STATE_FILE.parent.mkdir(exist_ok=True)
+        STATE_FILE.write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+
+def read_state() -> dict[str, Any]:
+    """Return what a running `make run` wrote, or raise with what to do."""
+    if not STATE_FILE.exists():
+        raise SystemExit("No local stack is running: start one with `make run`.")
+    data: dict[str, Any] = json.loads(Path(STATE_FILE).read_text(encoding="utf-8"))
+    return data
