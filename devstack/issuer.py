@@ -44,6 +44,8 @@ DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/.well-known/jwks.json"
 MINT_PATH = "/mint"
 MAX_MINT_BODY_BYTES = 4096
+# How often the server thread checks for stop(), so stopping takes at most this long.
+SHUTDOWN_POLL_SECONDS = 0.05
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
@@ -88,7 +90,10 @@ class LocalIssuer:
         self._server = _IssuerServer(self, self._port)
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="local-issuer", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name="local-issuer",
+            daemon=True,
         )
         self._thread.start()
         logger.info("Local issuer listening on %s", self.issuer_url)
