@@ -107,6 +107,12 @@ class Azurite:
 
     def _start_once(self) -> None:
         self.port = self._requested_port or _free_port()
+        # Without this check, another server on the port would pass for Azurite.
+        if _accepts_connections(self.port):
+            raise AzuriteError(
+                f"Port {self.port} on {HOST} is already in use. Stop what listens "
+                "there, or pass port=0 to pick a free port."
+            )
         self._workspace = tempfile.TemporaryDirectory(prefix="azurite-")
         log_path = Path(self._workspace.name) / "azurite.log"
         with log_path.open("wb") as log_file:

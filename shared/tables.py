@@ -44,6 +44,18 @@ MAX_ENTITY_BYTES = 1024 * 1024
 # A transaction (entity group transaction) holds at most 100 operations.
 MAX_TRANSACTION_OPERATIONS = 100
 
+# Client options: a few quick retries, so that unreachable storage fails well
+# inside a function's time budget. The defaults of azure-data-tables 12.7.0 on
+# azure-core 1.41.0 are 10 retries, exponential backoff from 0.8 s, and 300 s
+# connection and read timeouts.
+CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_total": 3,
+    "retry_backoff_factor": 0.4,
+    "retry_backoff_max": 4,
+    "connection_timeout": 5,
+    "read_timeout": 20,
+}
+
 # Characters that Table Storage rejects in a PartitionKey or RowKey.
 _FORBIDDEN_KEY_CHARACTERS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 MAX_KEY_LENGTH = 512
@@ -57,7 +69,7 @@ def create_table_client(settings: StorageSettings, table_name: str) -> TableClie
     """
     if settings.connection_string:
         return TableClient.from_connection_string(
-            settings.connection_string, table_name=table_name
+            settings.connection_string, table_name=table_name, **CLIENT_OPTIONS
         )
     if not settings.account_url:
         raise ValueError("StorageSettings needs a connection string or an account URL")
@@ -68,6 +80,7 @@ def create_table_client(settings: StorageSettings, table_name: str) -> TableClie
         endpoint=settings.account_url,
         table_name=table_name,
         credential=DefaultAzureCredential(),
+        **CLIENT_OPTIONS,
     )
 
 

@@ -151,7 +151,13 @@ def test_read_once_race_has_one_winner(stores: Stores) -> None:
     for _ in range(3):
         created = create(stores.notifications, {"secret": "s"}, read_once=True)
 
-        results = race(8, lambda i: stores.notifications.read(USER, created.id, now=T0))
+        notification_id = created.id
+        results = race(
+            8,
+            lambda i, notification_id=notification_id: stores.notifications.read(
+                USER, notification_id, now=T0
+            ),
+        )
 
         winners = [r for r in results if not isinstance(r, BaseException)]
         losers = [r for r in results if isinstance(r, BaseException)]
