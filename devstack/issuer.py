@@ -256,8 +256,8 @@ class _IssuerHandler(BaseHTTPRequestHandler):
     """Serve discovery and the JWKS, and mint tokens on request.
 
     POST /mint exists only because this is a loopback development tool: it
-    gives a token for any user or sender to whoever asks. A real identity
-    provider authenticates the user first.
+    returns a token for any user or sender to any client, without
+    authentication. A real identity provider authenticates the user first.
     """
 
     server: _IssuerServer

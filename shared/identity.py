@@ -14,7 +14,7 @@ Every failed check raises the same UnauthenticatedError, so that a caller
 learns nothing about which check failed. A DEBUG log line names the check and
 never contains the token.
 
-The module takes headers as a plain mapping and knows nothing of HTTP frameworks.
+The module takes headers as a plain mapping and does not depend on an HTTP framework.
 """
 
 from __future__ import annotations
@@ -52,12 +52,11 @@ CLIENT_PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL"
 USER_KEY_LENGTH = 32
 
 # Bounds the work spent on a header before its signature is checked.
-# NOTE: a guess. Entra ID replaces large group lists with an overage claim, so its
-# access tokens stay well below this, but other issuers were not measured.
+# NOTE: a guess, not measured against the largest tokens of any identity provider.
 MAX_TOKEN_CHARS = 16_384
 
 # (connect, read) timeouts in seconds for discovery and JWKS requests.
-JWKS_TIMEOUT_SECONDS = (3.05, 10.0)
+JWKS_TIMEOUT_SECONDS = (3.0, 10.0)
 
 # Keys older than this are fetched again, so a key the issuer withdrew stops
 # validating within a day even if no token names an unknown key.
@@ -176,8 +175,8 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     Two spellings of the name with different values are rejected, because the
     HTTP layer and this module might otherwise read different ones.
     """
-    wanted = name.lower()
-    values = {value for key, value in headers.items() if key.lower() == wanted}
+    lookup_name = name.lower()
+    values = {value for key, value in headers.items() if key.lower() == lookup_name}
     if len(values) > 1:
         raise _rejected("conflicting %s headers", name)
     return values.pop() if values else None
@@ -277,9 +276,11 @@ class TokenValidator:
 
     Keys come from `settings.jwks_url`, or from the `jwks_uri` of the issuer's
     OpenID discovery document when that setting is empty. A token that names
-    an unknown key id triggers one JWKS fetch, at most once per
-    `settings.jwks_min_refetch_seconds`. `clock` returns Unix seconds and drives
-    the expiry checks and that rate limit. One instance serves many threads.
+    an unknown key id triggers one JWKS fetch, unless the last fetch started
+    less than `settings.jwks_min_refetch_seconds` ago. Until a first fetch
+    succeeds, every validation tries again. `clock` returns Unix seconds and
+    drives the expiry checks and that rate limit. One instance serves many
+    threads, and a fetch blocks the other validations until it ends.
     """
 
     def __init__(

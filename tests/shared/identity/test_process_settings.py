@@ -43,7 +43,7 @@ def test_authenticate_reads_environment(issuer: LocalIssuer) -> None:
     assert principal.is_sender is True
 
 
-def test_missing_issuer_setting_is_configuration_error(
+def test_missing_issuer_is_configuration_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name in ("AUTH_MODE", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL"):

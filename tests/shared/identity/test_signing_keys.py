@@ -193,7 +193,7 @@ def test_closed_port_is_transient_error(issuer: LocalIssuer) -> None:
 
 
 def test_silent_server_times_out(issuer: LocalIssuer) -> None:
-    """A server that accepts the connection but never answers."""
+    """A server that accepts the connection but never sends a response."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
