@@ -317,7 +317,7 @@ def _handler_for(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
         def _send_response(self, response: func.HttpResponse) -> int:
             body = response.get_body() or b""
             self.send_response(response.status_code)
-            names = {name.lower() for name in response.headers}
+            names = {name.lower() for name, _ in response.headers.items()}
             for name, value in response.headers.items():
                 self.send_header(name, value)
             if "content-type" not in names and response.mimetype:
