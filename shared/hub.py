@@ -709,7 +709,7 @@ def _pass_through_headers(name: str, headers: Mapping[str, str]) -> dict[str, st
             raise InvalidRequestError(
                 f"Header {header!r} has an invalid value {value!r}.", field="headers"
             )
-        passed[lowered] = value
+        passed[header] = value
     return passed
 
 
@@ -722,7 +722,8 @@ def _content_type(name: str, headers: Mapping[str, str]) -> str:
             f"{', '.join(NATIVE_FORMATS)}.",
             field="platform_format",
         )
-    wns_type = headers.get("x-wns-type", "").lower()
+    lowered = {name.lower(): value for name, value in headers.items()}
+    wns_type = lowered.get("x-wns-type", "").lower()
     if wns_type not in WNS_CONTENT_TYPES:
         raise InvalidRequestError(
             "A windows send needs an X-WNS-Type header of wns/toast, wns/tile, "

@@ -122,6 +122,8 @@ class _ExpressionChecker:
         self._expression()
         if self.position < len(self.tokens):
             token = self.tokens[self.position]
+            if token in ("&", "|"):
+                _check_tag(token)  # raises with the operator that was meant
             problem = (
                 "unbalanced parentheses" if token == ")" else f"unexpected {token!r}"
             )
