@@ -23,8 +23,8 @@ logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 AZURITE_TABLE = Path(__file__).parent / "node_modules" / ".bin" / "azurite-table"
 
-# The development account that Azurite and the Azure Storage emulator have always
-# accepted. Microsoft publishes this key in the Azurite README, so it guards nothing.
+# The well-known development account that Azurite accepts. Its key is published
+# in Azurite's README, so it protects nothing.
 DEV_ACCOUNT_NAME = "devstoreaccount1"
 DEV_ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
@@ -75,12 +75,15 @@ class Azurite:
             try:
                 self._start_once()
                 return
-            except AzuriteError:
+            except AzuriteError as exc:
                 self.stop()
                 if self._requested_port != 0 or attempt == START_ATTEMPTS:
                     raise
                 logger.warning(
-                    "Azurite failed to start, retrying (attempt %d)", attempt
+                    "Azurite failed to start (attempt %d of %d), retrying: %s",
+                    attempt,
+                    START_ATTEMPTS,
+                    exc,
                 )
 
     def stop(self) -> None:

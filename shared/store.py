@@ -343,7 +343,7 @@ class NotificationStore:
     ) -> tuple[builtins.list[dict[str, Any]], dict[str, str] | None]:
         with storage_errors("notification list", self.table.table_name):
             # The SDK's continuation token is a dict of the next PartitionKey and
-            # RowKey, although its type hints say str.
+            # RowKey, although the SDK annotates it as str.
             pages = self.table.query_entities(
                 query.filter, parameters=query.parameters, results_per_page=size
             ).by_page(continuation_token=cast(Any, token))

@@ -37,11 +37,12 @@ from shared.settings import StorageSettings
 logger = logging.getLogger(__name__)
 
 # Table Storage limits a string property to 64 KiB of UTF-16 and an entity to
-# 1 MiB. Azurite 3.37.0 accepts larger values, so these checks are ours.
+# 1 MiB. Azurite 3.37.0 rejects a longer property but accepts a 2.5 MB entity,
+# so the entity check is ours. Both run before any write.
 MAX_PROPERTY_UTF16_UNITS = 32_768
 MAX_ENTITY_BYTES = 1024 * 1024
 
-# A transaction (entity group transaction) holds at most 100 operations.
+# A transaction (entity group transaction) contains at most 100 operations.
 MAX_TRANSACTION_OPERATIONS = 100
 
 # Client options: a few quick retries, so that unreachable storage fails well

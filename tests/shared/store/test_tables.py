@@ -32,7 +32,7 @@ WRONG_KEY = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk="
 
 
 class BusyHandler(BaseHTTPRequestHandler):
-    """Answer every request with 503 ServerBusy, as an overloaded account does."""
+    """Respond to every request with 503 ServerBusy, as an overloaded account does."""
 
     def do_GET(self) -> None:
         self.send_response(503)
