@@ -86,7 +86,7 @@ def dispatch(hub: HubStandIn, request: Request) -> Response:
 
 
 def handle(hub: HubStandIn, request: Request) -> Response:
-    """Answer a request under `/_standin/`; errors become `{"error": message}`."""
+    """Handle a request under `/_standin/`; errors become `{"error": message}`."""
     try:
         return dispatch(hub, request)
     except ControlError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from devstack.hubstandin.http import (
 
 if TYPE_CHECKING:
     from devstack.hubstandin.standin import HubStandIn
+
+logger = logging.getLogger(__name__)
 
 MIN_API_VERSION = "2015-01"
 API_VERSION_PATTERN = re.compile(r"\d{4}-\d{2}")
@@ -74,7 +77,7 @@ def check_api_version(request: Request) -> str:
 
 def check_rights(rule: sas.SasRule, kind: str) -> None:
     if kind == SEND_KIND and sas.SEND not in rule.rights:
-        # The service answers a send with a Listen-only rule with 403 and no body.
+        # The service rejects a send with a Listen-only rule with 403 and no body.
         raise HubError(403, None)
     if kind == INSTALLATION_KIND and not rule.rights & INSTALLATION_RIGHTS:
         raise HubError(401, "Listen claim is required for this operation.")
@@ -97,7 +100,7 @@ def apply_faults(hub: HubStandIn, kind: str) -> None:
 
 
 def handle(hub: HubStandIn, request: Request) -> Response:
-    """Answer a request whose path starts with `/{hub}/`; errors become XML bodies."""
+    """Handle a request whose path starts with `/{hub}/`; errors become XML bodies."""
     try:
         segments = [part for part in request.path.strip("/").split("/")]
         if segments[0].lower() != hub.hub_name.lower():
@@ -110,6 +113,13 @@ def handle(hub: HubStandIn, request: Request) -> Response:
         apply_faults(hub, kind)
         return handler(hub, request, argument)
     except HubError as error:
+        logger.info(
+            "Rejected %s %s with %d: %s",
+            request.method,
+            request.path,
+            error.status,
+            error.detail or "(empty body)",
+        )
         return error_response(error)
 
 
@@ -246,6 +256,6 @@ def cancel_scheduled(
     with hub.recorder.lock:
         found = hub.recorder.scheduled.pop(notification_id, None)
     if found is None:
-        # NOTE: the service's answer to cancelling an unknown id is unconfirmed.
+        # NOTE: the service's status for cancelling an unknown id is unconfirmed.
         raise HubError(404, "Scheduled notification not found.")
     return Response(200, service_headers())

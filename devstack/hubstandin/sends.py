@@ -95,7 +95,7 @@ def expected_media_types(format_name: str, headers: HeaderDict) -> tuple[str, ..
 def check_content_type(format_name: str, headers: HeaderDict) -> None:
     if format_name == "windows" and not wns_type(headers):
         # NOTE: the stand-in requires X-WNS-Type because WNS itself does; the
-        # service's own answer to a missing header is unconfirmed.
+        # service's own status for a missing header is unconfirmed.
         raise bad_request(
             "A windows send needs an X-WNS-Type header such as wns/toast."
         )

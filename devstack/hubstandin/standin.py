@@ -140,7 +140,7 @@ class HubStandIn:
     def delay_next(
         self, seconds: float, count: int = 1, kind: str | None = None
     ) -> None:
-        """Delay the answer to the next `count` hub requests of `kind` by `seconds`."""
+        """Delay the response to the next `count` requests of `kind` by `seconds`."""
         if seconds < 0:
             raise ValueError(f"delay must not be negative, not {seconds}")
         self.faults.add(Fault(count, kind, delay_seconds=seconds))

@@ -39,7 +39,7 @@ class HeaderDict(dict[str, str]):
 
 @dataclass
 class Delivery:
-    """What one installation (or one direct-send handle) would have received.
+    """The notification one installation (or one direct-send handle) would receive.
 
     `installation_id` is None for direct sends, `template_name` is set for
     template sends, and `headers` are the headers that would go to the PNS.
@@ -90,7 +90,7 @@ class InstallationStore:
 
     With `write_delay_seconds` > 0 a write reaches the visible state only after
     that delay, like the service's asynchronous application of writes. PATCH
-    works on the latest state, so a PATCH right after a PUT sees the PUT.
+    applies to the latest state, so a PATCH right after a PUT builds on the PUT.
     """
 
     def __init__(self) -> None:
