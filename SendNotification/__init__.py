@@ -1,7 +1,5 @@
 """SendNotification: POST /api/notifications, for callers with the sender role."""
 
-import functools
-
 import azure.functions as func
 
 from shared import http
@@ -10,11 +8,6 @@ from shared.identity import authenticate
 from shared.sending import Sender
 from shared.settings import notification_settings
 from shared.store import stores
-
-
-@functools.cache
-def _sender() -> Sender:
-    return Sender(stores(), hub_client(), notification_settings())
 
 
 def main(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
@@ -28,7 +21,8 @@ def _handle(req: func.HttpRequest, invocation: http.Invocation) -> func.HttpResp
     invocation.note(sender=principal.user_key)
     key = http.header(req, "Idempotency-Key")
     body = http.read_json_object(req)
-    result = _sender().send(principal, body, key)
+    sender = Sender(stores(), hub_client(), notification_settings())
+    result = sender.send(principal, body, key)
     push = result.body.get("push", {})
     invocation.note(
         notification=result.body.get("id"),

@@ -21,6 +21,8 @@ from devstack.host import REPO_ROOT, FunctionsHost, load_local_settings
 from devstack.hubstandin import HubStandIn
 from devstack.issuer import LocalIssuer
 from shared import settings
+from shared.hub import reset_hub_client
+from shared.store import reset_stores
 
 logger = logging.getLogger("devstack.stack")
 
@@ -66,7 +68,7 @@ class LocalStack:
             self._start_storage()
             self._start_hub()
             self._start_issuer()
-            settings.clear_cache()
+            forget_clients()
             self.host = FunctionsHost(REPO_ROOT, self.ports.host)
             self.host.start()
             self._exit.callback(self.host.stop)
@@ -141,6 +143,13 @@ class LocalStack:
             state["hub"] = self.hub.base_url
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+
+def forget_clients() -> None:
+    """Drop settings and clients cached in this process, which name old ports."""
+    settings.clear_cache()
+    reset_stores()
+    reset_hub_client()
 
 
 def read_state() -> dict[str, Any]:

@@ -9,11 +9,8 @@ import pytest
 from devstack.host import REPO_ROOT, FunctionsHost
 from devstack.hubstandin import HubStandIn
 from devstack.issuer import LocalIssuer
-from devstack.stack import read_state
-from shared import settings
-from shared.hub import reset_hub_client
+from devstack.stack import forget_clients, read_state
 from shared.settings import StorageSettings
-from shared.store import reset_stores
 from tests.functions.harness import (
     EXTERNAL_BASE_URL,
     HUB_MAX_ATTEMPTS,
@@ -21,16 +18,6 @@ from tests.functions.harness import (
     FunctionApi,
     HttpApi,
 )
-
-
-def reset_process_state() -> None:
-    """Forget settings and clients built from them, as a new worker process would."""
-    settings.clear_cache()
-    reset_stores()
-    reset_hub_client()
-    import SendNotification
-
-    SendNotification._sender.cache_clear()
 
 
 @pytest.fixture
@@ -57,9 +44,9 @@ def app_environment(
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    reset_process_state()
+    forget_clients()
     yield environment
-    reset_process_state()
+    forget_clients()
 
 
 @pytest.fixture(scope="session")
