@@ -3,7 +3,7 @@
 Built on one `requests.Session`, api-version 2020-06, with SAS tokens from
 `shared.hubauth` and tag checks from `shared.hubtags`. Each request is retried
 a bounded number of times when the hub throttles (429, or 403 with
-Retry-After), fails with a 5xx, or does not answer, within a total time budget.
+Retry-After), fails with a 5xx, or does not respond, within a total time budget.
 
     client = hub_client()
     client.create_or_update_installation({"installationId": "abc", ...})
@@ -55,15 +55,16 @@ API_VERSION = "2020-06"
 FIRST_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 8.0
 
-# Statuses retried besides throttling. 501 and 505 say the request can never
-# work, so they are final (the Azure JavaScript SDK's retry policy skips them).
+# Statuses retried besides throttling. 501 and 505 mean a retry cannot succeed,
+# so they are final, as in the retry policy of @typespec/ts-http-runtime 0.3.6
+# (used by @azure/notification-hubs 2.1.0).
 TRANSIENT_STATUSES = frozenset({408, 500, 502, 503, 504})
 FINAL_5XX_STATUSES = frozenset({501, 505})
 
-# The hub rejects request bodies over 64 KB with 413; checking first saves a
+# The hub rejects request bodies over 64 KB with 413, so checking first saves a
 # round trip and keeps a huge body off the wire.
 MAX_BODY_BYTES = 64 * 1024
-# Error and test-outcome bodies are small; larger ones are not parsed.
+# Error and test-outcome bodies are small, so larger ones are not parsed.
 MAX_PARSED_XML_BYTES = 64 * 1024
 MAX_DETAIL_CHARS = 300
 
@@ -90,8 +91,8 @@ APNS_HEADERS = {
 WNS_HEADER_PREFIX = "x-wns-"
 HEADER_VALUE_PATTERN = re.compile(r"[\x20-\x7e]{1,1024}")
 
-# NOTE: Azure's naming rules for hubs are not in the protocol notes; this
-# accepts what the portal offers and rejects anything that would change the path.
+# NOTE: the exact rules for hub names are assumed here. The check exists to
+# reject names that would change the request path.
 HUB_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,259}")
 TRACKING_TAIL_PATTERN = re.compile(r"\s*TrackingId:.*\Z", re.DOTALL)
 SIGNATURE_PATTERN = re.compile(r"(SharedAccessSignature\s+|sig=)[^\s&]*")
@@ -124,7 +125,7 @@ class TestSendOutcome:
 
 @dataclass(frozen=True)
 class SendResult:
-    """What the hub returned for an accepted send (201 Created).
+    """The hub's reply to an accepted send (201 Created).
 
     `notification_id` is the last path segment of `Location`, or None when the
     hub sent no `Location` (the docs say only the Standard tier does).
@@ -204,7 +205,7 @@ class NotificationHubClient:
         )
 
     def get_installation(self, installation_id: str) -> dict[str, Any]:
-        """Read an installation; raises NotFoundError if the hub has none.
+        """Read an installation, or raise NotFoundError if the hub has none.
 
         The body is parsed as JSON whatever its Content-Type, because the hub
         labels it `application/xml`.
@@ -222,7 +223,7 @@ class NotificationHubClient:
         return _json_object(response, path)
 
     def delete_installation(self, installation_id: str) -> None:
-        """Delete an installation (DELETE, 204); a missing one counts as deleted."""
+        """Delete an installation (DELETE, 204). A missing one counts as deleted."""
         _check_installation_id(installation_id)
         self._call("DELETE", _installation_path(installation_id), missing_ok=True)
 
@@ -298,7 +299,7 @@ class NotificationHubClient:
         query: Mapping[str, str] | None = None,
         missing_ok: bool = False,
     ) -> tuple[requests.Response, int]:
-        """Send one request with retries; return the response and attempt count."""
+        """Send one request with retries, returning the response and attempt count."""
         started = self._clock()
         attempt = 1
         while True:
@@ -329,7 +330,7 @@ class NotificationHubClient:
         attempt: int,
         missing_ok: bool,
     ) -> requests.Response | HubError:
-        """Send one attempt; return the successful response or the hub's error."""
+        """Send one attempt, returning the successful response or the hub's error."""
         request_headers = {
             **headers,
             "Authorization": self._tokens.authorization(),
@@ -353,7 +354,7 @@ class NotificationHubClient:
         headers: Mapping[str, str],
         params: Mapping[str, str],
     ) -> requests.Response:
-        """Send one HTTP request; the one place that translates requests errors."""
+        """Send one HTTP request, translating requests errors (the only place)."""
         try:
             return self._session.request(
                 method,
@@ -436,7 +437,7 @@ def backoff_delay(attempt: int) -> float:
 def classify_response(
     response: requests.Response, *, now: float, missing_ok: bool = False
 ) -> HubError | None:
-    """Classify a hub response: None for success, else the error to retry or raise.
+    """Classify a hub response as None (success) or the error to retry or raise.
 
     A HubTransientError (429, 403 with Retry-After, 408, most 5xx) may be
     retried after its `retry_after`. A HubPermanentError is final. With
@@ -460,7 +461,7 @@ def classify_response(
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Return the delay in seconds that the hub asked for, or None.
+    """Return the delay in seconds that the hub requested, or None.
 
     Reads `retry-after-ms` and `x-ms-retry-after-ms` (milliseconds) first, then
     `Retry-After` as delta-seconds or an HTTP-date relative to `now`.
@@ -529,7 +530,8 @@ def _error_message(response: requests.Response, detail: str, throttled: bool) ->
 
 
 def _parse_xml(body: bytes) -> ElementTree.Element | None:
-    """Parse a small XML body; None if it is too large, has a DTD or is not XML.
+    """Parse a small XML body, or return None if it is too large, has a DTD or is
+    not XML.
 
     Refusing any DOCTYPE rules out entity-expansion attacks, and the hub's
     documents never carry one.
@@ -554,7 +556,7 @@ def _child_text(element: ElementTree.Element, name: str) -> str:
 
 
 def parse_test_outcome(body: bytes) -> TestSendOutcome | None:
-    """Parse a `NotificationOutcome` body; None if it is not one.
+    """Parse a `NotificationOutcome` body, or return None if it is not one.
 
     Push handles are replaced by a short hash, so no full handle is kept.
     """
@@ -596,7 +598,11 @@ def _send_result(response: requests.Response, attempts: int, test: bool) -> Send
         notification_id = urllib.parse.unquote(segments[-1]) or None
     outcome = parse_test_outcome(response.content) if test else None
     if test and outcome is None:
-        logger.warning("Notification Hubs test send returned no NotificationOutcome")
+        logger.warning(
+            "Notification Hubs test send (TrackingId %s) returned no "
+            "NotificationOutcome body",
+            response.headers.get("TrackingId"),
+        )
     return SendResult(
         notification_id=notification_id,
         tracking_id=response.headers.get("TrackingId"),
@@ -627,7 +633,7 @@ def _installation_path(installation_id: str) -> str:
 def _check_installation_id(installation_id: object) -> str:
     if not isinstance(installation_id, str) or not installation_id.strip():
         raise InvalidRequestError(
-            "The installation id is missing; pass a non-empty string.",
+            "The installation id is missing. Pass a non-empty string.",
             field="installationId",
         )
     return installation_id
@@ -638,7 +644,7 @@ def _check_installation(installation: Mapping[str, Any]) -> str:
     for name in ("platform", "pushChannel"):
         if not installation.get(name):
             raise InvalidRequestError(
-                f"The installation has no {name}; every installation needs one.",
+                f"The installation has no {name}, which every installation needs.",
                 field=name,
             )
     tags = installation.get("tags", [])
@@ -656,12 +662,12 @@ def _check_patch_operations(operations: Sequence[Mapping[str, Any]]) -> None:
         op, path = operation.get("op"), operation.get("path")
         if op not in ("add", "remove", "replace"):
             raise InvalidRequestError(
-                f"Patch op {op!r} is invalid; use add, remove or replace.",
+                f"Patch op {op!r} is invalid. Use add, remove or replace.",
                 field="operations",
             )
         if not isinstance(path, str) or not path.startswith("/"):
             raise InvalidRequestError(
-                f"Patch path {path!r} is invalid; it must start with '/'.",
+                f"Patch path {path!r} is invalid because it does not start with '/'.",
                 field="operations",
             )
         _check_patched_tags(op, path, operation.get("value"))
@@ -699,7 +705,7 @@ def _pass_through_headers(name: str, headers: Mapping[str, str]) -> dict[str, st
         )
         if not allowed:
             raise InvalidRequestError(
-                f"Header {header!r} cannot be sent with format {name!r}; only "
+                f"Header {header!r} cannot be sent with format {name!r}. Only "
                 "apns-* headers (apple, template) and X-WNS-* headers (windows) "
                 "are passed through.",
                 field="headers",
@@ -718,7 +724,7 @@ def _content_type(name: str, headers: Mapping[str, str]) -> str:
         return JSON_CONTENT_TYPE
     if name != "windows":
         raise InvalidRequestError(
-            f"Format {name!r} is not supported; use one of "
+            f"Format {name!r} is not supported. Use one of "
             f"{', '.join(NATIVE_FORMATS)}.",
             field="platform_format",
         )
@@ -738,7 +744,7 @@ def _check_native_body(name: str, body: bytes) -> None:
         raise InvalidRequestError("The notification body is empty.", field="body")
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(
-            f"The notification body has {len(body)} bytes; the hub accepts at most "
+            f"The notification body has {len(body)} bytes, but the hub accepts at most "
             f"{MAX_BODY_BYTES}.",
             field="body",
         )

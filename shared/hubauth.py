@@ -63,7 +63,7 @@ def parse_connection_string(text: str) -> ConnectionString:
         raise _invalid("SharedAccessKeyName and SharedAccessKey must be set together")
     if not key:
         raise _invalid(
-            "SharedAccessKey is missing, so no request could be signed; copy the "
+            "SharedAccessKey is missing, so no request could be signed. Copy the "
             "connection string of an access policy of the hub"
         )
     return ConnectionString(
@@ -112,7 +112,7 @@ def base_url_from_endpoint(endpoint: str) -> str:
         raise _invalid(f"Endpoint for host {host!r} has an invalid port") from exc
     if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
         raise _invalid(
-            f"Endpoint uses http:// for host {host!r}, which is not loopback; a SAS "
+            f"Endpoint uses http:// for host {host!r}, which is not loopback. A SAS "
             "token must not cross a network in clear text, so use sb:// or https://"
         )
     netloc = f"[{host}]" if ":" in host else host

@@ -1,7 +1,7 @@
 """Validation of Notification Hubs tags and tag expressions.
 
-Rules from the Notification Hubs routing documentation: a tag has 1 to 120
-characters from letters, digits and `_ @ # . : -`. An expression combines tags
+Notification Hubs rules, as its routing documentation states them: a tag has
+1 to 120 characters from letters, digits and `_ @ # . : -`. An expression combines tags
 with `&&`, `||`, `!` and parentheses, and may contain at most 20 tags when it
 uses only `||`, or at most 6 tags when it uses `&&` or `!`. The system tags
 `$InstallationId:{id}` and `$UserId:{id}` are valid in expressions only.
@@ -30,7 +30,7 @@ OPERATORS = ("&&", "||")
 
 
 def validate_tag(tag: str) -> str:
-    """Return `tag` unchanged if an installation may carry it, else raise.
+    """Validate a tag that an installation will carry and return it unchanged.
 
     Raises InvalidRequestError for an empty tag, a tag over 120 characters or
     one with a character outside letters, digits and `_ @ # . : -`.
@@ -51,7 +51,7 @@ def validate_tag(tag: str) -> str:
 
 
 def validate_tag_expression(expression: str) -> str:
-    """Return the stripped expression if Notification Hubs would accept it.
+    """Validate a send's tag expression and return it without outer whitespace.
 
     Raises InvalidRequestError for an empty expression (a send without one
     would reach every device of the hub), a bad tag, a misplaced operator,
@@ -111,8 +111,11 @@ def _check_tag_count(tokens: list[str]) -> None:
 
 
 class _ExpressionChecker:
-    """Recursive-descent check of `expr := term (op term)*`, `term := !term |
-    (expr) | tag`; operator precedence does not matter for validity."""
+    """Recursive-descent checker of `expr := term (op term)*` and
+    `term := !term | (expr) | tag`.
+
+    Operator precedence does not matter for validity, so the grammar ignores it.
+    """
 
     def __init__(self, tokens: list[str]) -> None:
         self.tokens = tokens

@@ -67,7 +67,7 @@ def fake_time() -> FakeTime:
 def make_client(
     scripted: ScriptedServer, fake_time: FakeTime
 ) -> Iterator[Callable[..., NotificationHubClient]]:
-    """Build clients of the scripted server; keyword arguments override settings."""
+    """Build clients of the scripted server, with keyword arguments as settings."""
     clients: list[NotificationHubClient] = []
 
     def build(**overrides: Any) -> NotificationHubClient:

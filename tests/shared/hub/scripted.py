@@ -1,8 +1,8 @@
 """A loopback HTTP server that returns scripted replies and records requests.
 
-The hub stand-in models the service; this server instead returns exactly the
-replies a test queues (any status, header or broken body), so the client's
-handling of each can be checked over real HTTP without patching `requests`.
+The hub stand-in models the service. This server instead returns exactly the
+replies a test queues, including statuses, headers and broken bodies that the
+stand-in cannot produce, so tests check the client over real HTTP.
 """
 
 from __future__ import annotations

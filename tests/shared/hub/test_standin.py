@@ -29,7 +29,7 @@ ClientFactory = Callable[..., NotificationHubClient]
 
 @pytest.fixture
 def connect(hub: HubStandIn, fake_time: FakeTime) -> Iterator[ClientFactory]:
-    """Build clients of the stand-in; keyword arguments override settings."""
+    """Build clients of the stand-in, with keyword arguments as settings."""
     clients: list[NotificationHubClient] = []
 
     def build(**overrides: Any) -> NotificationHubClient:
