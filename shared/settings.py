@@ -270,8 +270,9 @@ def load_notification_settings(environ: Mapping[str, str]) -> NotificationSettin
             "NOTIFICATION_DEFAULT_ALERT", "You have a new message."
         )
         or "",
+        # A maximum below seven days also lowers the default, which must not exceed it.
         default_ttl_seconds=reader.integer(
-            "NOTIFICATION_DEFAULT_TTL_SECONDS", 7 * 86400, 60, max_ttl
+            "NOTIFICATION_DEFAULT_TTL_SECONDS", min(7 * 86400, max_ttl), 60, max_ttl
         ),
         max_ttl_seconds=max_ttl,
     )
