@@ -163,8 +163,8 @@ class NotificationHubClient:
             clock=clock,
         )
         self._settings = settings
-        # NOTE: requests does not promise that a Session is thread-safe; the
-        # client only sends complete requests through it, which works in practice.
+        # NOTE: requests does not document Session as thread-safe. The Functions
+        # worker may share this client between threads, and no test covers that.
         self._session = session or requests.Session()
         self._owns_session = session is None
         self._clock = clock
