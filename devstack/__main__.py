@@ -25,7 +25,9 @@ def _run(args: argparse.Namespace) -> int:
         if stack.issuer is not None:
             print("\nTokens: make token user=alice   or   make token sender=backend")
         if stack.hub is not None:
-            print(f"Hub stand-in deliveries: {stack.hub.base_url}_standin/deliveries")
+            # A key of this local stand-in only, made anew at each start.
+            print(f"\nHub stand-in: {stack.hub.connection_string()}")
+            print(f"Deliveries:   {stack.hub.base_url}_standin/deliveries")
         print("Press Ctrl+C to stop.", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()

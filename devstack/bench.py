@@ -23,7 +23,7 @@ TIMEOUT = 30
 # Targets for one request at a time on the local stack (2-core machine): a send
 # stores the payload and makes one hub call, a read is one point read and one
 # conditional update.
-TARGET_P95_MS = {"register": 150.0, "send": 150.0, "read": 100.0, "list": 150.0}
+TARGET_P95_MS = {"register": 50.0, "send": 60.0, "read": 50.0, "list": 50.0}
 
 
 def _measure(name: str, count: int, action: Callable[[int], None]) -> dict[str, float]:
