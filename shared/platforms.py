@@ -29,6 +29,10 @@ APNS_TOKEN_PATTERN = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
 FCM_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_:\-]{32,4096}")
 WNS_HOST_SUFFIX = ".notify.windows.com"
 MAX_URL_LENGTH = 2048
+# URL parsers disagree on these characters, so a host check could pass a URL that
+# is sent elsewhere. The WHATWG URL Standard reads a backslash as "/" in https
+# URLs, and Python's urlsplit drops tabs and newlines before it splits a URL.
+AMBIGUOUS_URL_CHARACTERS = re.compile(r"[\x00-\x20\x7f\\]")
 # Web Push keys (RFC 8291): p256dh is an uncompressed P-256 point, auth 16 bytes.
 P256DH_LENGTH = 65
 AUTH_SECRET_LENGTH = 16
@@ -117,6 +121,12 @@ def _https_url(value: str, field: str) -> str:
         host, parts = "", None
     if parts is None or parts.scheme != "https" or not host:
         raise InvalidRequestError(f"Field '{field}' must be an https URL.", field=field)
+    if AMBIGUOUS_URL_CHARACTERS.search(value) or "@" in parts.netloc:
+        raise InvalidRequestError(
+            f"Field '{field}' must be an https URL without user info, backslashes, "
+            "spaces or control characters.",
+            field=field,
+        )
     return host.lower()
 
 
