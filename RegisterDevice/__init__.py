@@ -3,10 +3,10 @@
 import azure.functions as func
 
 from shared import http
+from shared.devices import validate_installation_id
 from shared.hub import hub_client
 from shared.identity import authenticate
 from shared.registration import parse_device, register_device, unregister_device
-from shared.devices import validate_installation_id
 from shared.store import stores
 
 
