@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -176,7 +177,10 @@ def read_json_object(req: func.HttpRequest) -> dict[str, Any]:
 def _parse_json(text: str) -> Any:
     try:
         return json.loads(
-            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+            text,
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
         )
     except json.JSONDecodeError as exc:
         raise InvalidRequestError(
@@ -185,6 +189,12 @@ def _parse_json(text: str) -> Any:
         ) from None
     except RecursionError:
         raise InvalidRequestError("The request body is nested too deeply.") from None
+    except ValueError:
+        # int() raises ValueError for more digits than sys.get_int_max_str_digits().
+        raise InvalidRequestError(
+            f"The request body contains an integer with more than "
+            f"{sys.get_int_max_str_digits()} digits."
+        ) from None
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -202,6 +212,15 @@ def _reject_constant(name: str) -> Any:
     raise InvalidRequestError(
         f"The request body contains {name}, which JSON does not allow."
     )
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidRequestError(
+            "The request body contains a number too large for a 64-bit float."
+        )
+    return value
 
 
 def _json_type(value: Any) -> str:
