@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,8 @@ MAX_RECIPIENT_LENGTH = 1024
 # A record still "pending" this long after it was made belongs to a request
 # that died mid-way; a repeat may then push again instead of waiting.
 PENDING_GRACE = timedelta(minutes=2)
+# Seconds a sender is asked to wait after a 429 that named no delay.
+DEFAULT_RETRY_AFTER = 10
 
 
 @dataclass(frozen=True)
@@ -273,19 +276,20 @@ class Sender:
         )
         body = self._body(notification, outcome)
         body["error"] = _push_error(exc, transient)
-        headers: dict[str, str] = {"x-ms-error-code": body["error"]["code"]}
+        headers = {"x-ms-error-code": body["error"]["code"]}
         retry_after = (
             exc.retry_after if isinstance(exc, UpstreamTransientError) else None
         )
-        if retry_after is not None:
-            headers["Retry-After"] = str(max(1, round(retry_after)))
+        # Throttling answers 503 with Retry-After; any other failure is a 502.
+        status = 502
+        if retry_after is not None or (transient and hub_status == 429):
+            status = 503
+            delay = retry_after if retry_after is not None else DEFAULT_RETRY_AFTER
+            headers["Retry-After"] = str(max(1, math.ceil(delay)))
         if record is not None:
-            self.idempotency.complete(
-                record,
-                state="push_failed",
-                response={"status": exc.status, "body": body},
-            )
-        return SendResult(503 if transient else 502, body, headers)
+            response = {"status": status, "body": body, "headers": headers}
+            self.idempotency.complete(record, state="push_failed", response=response)
+        return SendResult(status, body, headers)
 
     def _body(self, notification: Any, outcome: dict[str, Any]) -> dict[str, Any]:
         return {
