@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import azure.functions as func
+from azure.functions.timer import TimerRequest
 
 logger = logging.getLogger("devstack.host")
 
@@ -266,19 +267,24 @@ def _handler_for(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
 
         def _read_body(self) -> bytes | None:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                self._send_plain(
+                self._reject_body(
                     411, "Send a Content-Length; chunked bodies are not read."
                 )
                 return None
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
-                self._send_plain(400, "Content-Length is not a number.")
+                self._reject_body(400, "Content-Length is not a number.")
                 return None
             if length > MAX_BODY_BYTES:
-                self._send_plain(413, f"The body is over {MAX_BODY_BYTES} bytes.")
+                self._reject_body(413, f"The body is over {MAX_BODY_BYTES} bytes.")
                 return None
             return self.rfile.read(length) if length > 0 else b""
+
+        def _reject_body(self, status: int, text: str) -> None:
+            # The unread body would be parsed as the next request on this
+            # connection, so the response closes it ("Connection: close").
+            self._send_plain(status, text, close=True)
 
         def _route(self, body: bytes) -> int:
             parts = urlsplit(self.path)
@@ -311,7 +317,7 @@ def _handler_for(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
             if function is None or function.route is not None:
                 return self._send_plain(404, f"No non-HTTP function named {name}.")
             try:
-                host.invoke(function, func.TimerRequest(past_due=False))
+                host.invoke(function, TimerRequest(past_due=False))
             except Exception:
                 logger.exception("function %s raised", function.name)
                 return self._send_plain(500, "The function raised an exception.")
@@ -332,13 +338,18 @@ def _handler_for(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
             return int(response.status_code)
 
-        def _send_plain(self, status: int, text: str) -> int:
+        def _send_plain(self, status: int, text: str, close: bool = False) -> int:
             data = text.encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
+            if close:
+                self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(data)
+            # A response to HEAD has headers only, or the client would read the
+            # body as the start of the next response.
+            if self.command != "HEAD":
+                self.wfile.write(data)
             return status
 
     return Handler
