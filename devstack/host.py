@@ -58,7 +58,7 @@ PARAMETER = re.compile(
 
 @dataclass
 class Invocation:
-    """The `context` argument handed to an entry point that asks for one."""
+    """The `context` argument of an entry point that has a `context` parameter."""
 
     function_name: str
     function_directory: str

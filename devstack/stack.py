@@ -51,7 +51,7 @@ class LocalStack:
     """The running parts, and which of them this process started."""
 
     ports: Ports = field(default_factory=Ports)
-    # False starts every local part whatever the settings say (the demo needs
+    # False starts every local part whatever the settings contain (the demo needs
     # the stand-in's record of deliveries).
     honour_settings: bool = True
     hub: HubStandIn | None = None

@@ -123,7 +123,7 @@ class UpstreamTransientError(UpstreamError):
 
 
 class HubPermanentError(UpstreamPermanentError):
-    """Notification Hubs answered 400, 401, 403, 404, 413 or another final status.
+    """Notification Hubs returned 400, 401, 403, 404, 413 or another final status.
 
     `detail` is the text of the hub's `Error/Detail` element, which names the
     problem but contains no key or token.

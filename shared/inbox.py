@@ -1,4 +1,4 @@
-"""What a recipient sees: one notification with its payload, or a page of them.
+"""The recipient's view: one notification with its payload, or a page of them.
 
 Reading one notification is the only way to get a payload; the list shows
 metadata only, so that listing never counts as a read or consumes a

@@ -21,8 +21,8 @@ from shared.errors import InvalidRequestError
 
 PLATFORMS = ("apns", "fcmv1", "wns", "browser")
 
-# APNs device tokens are 32 bytes today; Apple says their length may grow, so up
-# to 100 bytes is accepted. They arrive as hex text.
+# APNs device tokens are 32 bytes today. Up to 100 bytes is accepted in case
+# Apple lengthens them. They arrive as hex text.
 APNS_TOKEN_PATTERN = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
 # FCM registration tokens are opaque; in practice about 150-180 characters of
 # base64url text with one colon. The bounds leave room for longer tokens.

@@ -1,7 +1,7 @@
 """Send a notification: store the payload, then push only its id.
 
 The payload is written to Table Storage before the hub is called, and a failed
-push never removes it: the result says what happened and carries the id, so
+push never removes it: the result reports what happened and carries the id, so
 the sender can retry with the same Idempotency-Key. A repeat with the same key
 and body returns the first result once the push went through, and pushes again
 only if the earlier push failed.
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 SEND_FIELDS = {"recipient", "payload", "alert", "ttlSeconds", "readOnce"}
 MAX_RECIPIENT_LENGTH = 1024
 # A record still "pending" this long after it was made belongs to a request
-# that died mid-way; a repeat may then push again instead of waiting.
+# that died mid-way. A repeat then pushes again instead of waiting.
 PENDING_GRACE = timedelta(minutes=2)
 # Seconds a sender is asked to wait after a 429 that named no delay.
 DEFAULT_RETRY_AFTER = 10
@@ -56,7 +56,7 @@ class SendRequest:
 
 @dataclass(frozen=True)
 class SendResult:
-    """What SendNotification answers: a status, a JSON body and extra headers."""
+    """The SendNotification response: a status, a JSON body and extra headers."""
 
     status: int
     body: dict[str, Any]
@@ -280,7 +280,7 @@ class Sender:
         retry_after = (
             exc.retry_after if isinstance(exc, UpstreamTransientError) else None
         )
-        # Throttling answers 503 with Retry-After; any other failure is a 502.
+        # Throttling gets 503 with Retry-After. Any other failure gets 502.
         status = 502
         if retry_after is not None or (transient and hub_status == 429):
             status = 503

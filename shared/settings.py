@@ -106,7 +106,7 @@ class _Reader:
 
 @dataclass(frozen=True)
 class StorageSettings:
-    """Where notification payloads, device owners and idempotency records live.
+    """Location of notification payloads, device owners and idempotency records.
 
     Exactly one of `connection_string` and `account_url` is set; with
     `account_url` the store authenticates with DefaultAzureCredential.
@@ -133,7 +133,7 @@ class HubSettings:
 
 @dataclass(frozen=True)
 class AuthSettings:
-    """How callers are authenticated and which of them may send."""
+    """Caller authentication and the role or scope that senders need."""
 
     mode: str
     issuer: str

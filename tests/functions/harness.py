@@ -33,7 +33,7 @@ HUB_MAX_ATTEMPTS = 3
 
 @dataclass
 class Response:
-    """What a function answered, whichever transport carried it."""
+    """A function's response, whichever transport carried it."""
 
     status: int
     headers: dict[str, str]
