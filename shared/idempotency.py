@@ -159,6 +159,18 @@ class IdempotencyStore:
         with storage_errors("idempotency record update", self.table.table_name):
             self.table.update_entity(changes, mode=UpdateMode.MERGE)
 
+    def abandon(self, record: IdempotencyRecord) -> None:
+        """Delete a record whose request failed before its notification was stored.
+
+        The next request with the key then starts anew instead of waiting for a
+        record that will never be completed. A record already gone is fine.
+        """
+        with (
+            storage_errors("idempotency record delete", self.table.table_name),
+            suppress(ResourceNotFoundError),
+        ):
+            self.table.delete_entity(record.sender_key, record.key_hash)
+
     def purge_expired(self, *, now: datetime | None = None) -> int:
         """Delete every expired record; returns how many were deleted."""
         cutoff = as_utc(now) if now else utc_now()

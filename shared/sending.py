@@ -23,13 +23,15 @@ from shared.errors import (
     HubPermanentError,
     InvalidRequestError,
     NotFoundError,
+    SecurePushError,
     UpstreamError,
     UpstreamTransientError,
 )
-from shared.idempotency import validate_idempotency_key
+from shared.idempotency import STATE_PENDING, validate_idempotency_key
 from shared.identity import Principal, require_sender, user_key
 from shared.registration import user_tag
 from shared.settings import NotificationSettings
+from shared.tables import check_property_size, dump_json
 from shared.templates import MAX_ALERT_LENGTH, template_properties
 
 logger = logging.getLogger(__name__)
@@ -76,6 +78,9 @@ def parse_send(body: dict[str, Any], settings: NotificationSettings) -> SendRequ
         raise InvalidRequestError("Field 'payload' is missing.", field="payload")
     if body["payload"] is None:
         raise InvalidRequestError("Field 'payload' must not be null.", field="payload")
+    # Checked here as well as in the store, so that an oversize payload is a 413
+    # before an idempotency record is reserved for it.
+    check_property_size(dump_json(body["payload"], "payload"), "payload")
     return SendRequest(
         recipient=_parse_recipient(body.get("recipient")),
         payload=body["payload"],
@@ -189,8 +194,8 @@ class Sender:
             principal.user_key, idempotency_key, body_hash(body), notification_id
         )
         if record.is_new:
-            notification = self._store(
-                principal, request, recipient_key, notification_id
+            notification = self._store_reserved(
+                principal, request, recipient_key, record
             )
             return self._push(notification, record=record)
         if record.state == "pushed" and record.response:
@@ -198,7 +203,7 @@ class Sender:
             return SendResult(
                 stored["status"], stored["body"], stored.get("headers", {})
             )
-        if record.state == "pending" and not self._pending_expired(record):
+        if record.state == STATE_PENDING and not self._pending_expired(record):
             raise ConflictError(
                 "A request with this Idempotency-Key is still being processed; "
                 "retry in a few seconds."
@@ -206,11 +211,39 @@ class Sender:
         try:
             notification = self.notifications.get(recipient_key, record.notification_id)
         except NotFoundError:
-            raise ConflictError(
-                "The notification of this Idempotency-Key was already read or has "
-                "expired; send it again with a new key."
-            ) from None
+            if record.state != STATE_PENDING:
+                raise ConflictError(
+                    "The notification of this Idempotency-Key was already read or has "
+                    "expired. Send it again with a new key."
+                ) from None
+            # The first request died before storing it: store it now.
+            notification = self._store(
+                principal, request, recipient_key, record.notification_id
+            )
         return self._push(notification, record=record)
+
+    def _store_reserved(
+        self,
+        principal: Principal,
+        request: SendRequest,
+        recipient_key: str,
+        record: Any,
+    ) -> Any:
+        """Store under a new reservation; on failure, drop it so a retry starts anew."""
+        try:
+            return self._store(
+                principal, request, recipient_key, record.notification_id
+            )
+        except SecurePushError:
+            try:
+                self.idempotency.abandon(record)
+            except SecurePushError as exc:
+                logger.warning(
+                    "could not drop idempotency record notification=%s: %s",
+                    record.notification_id,
+                    exc.message,
+                )
+            raise
 
     def _pending_expired(self, record: Any) -> bool:
         return bool(datetime.now(UTC) - record.created_at > PENDING_GRACE)

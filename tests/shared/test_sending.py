@@ -1,0 +1,106 @@
+"""Sender: store-then-push with idempotency, on Azurite and the hub stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from devstack.hubstandin import HubStandIn
+from shared.errors import ConflictError, PayloadTooLargeError, UpstreamError
+from shared.hub import NotificationHubClient
+from shared.identity import Principal, user_key
+from shared.sending import PENDING_GRACE, Sender, body_hash
+from shared.settings import HubSettings, StorageSettings, load_notification_settings
+from shared.store import MAX_PAYLOAD_UTF16_UNITS, Stores, build_stores
+
+SENDER = Principal(
+    user_id="backend",
+    user_key=user_key("backend"),
+    roles=frozenset({"SecurePush.Send"}),
+    is_sender=True,
+)
+BODY = {"recipient": "alice", "payload": {"pin": "4410"}}
+
+
+@pytest.fixture
+def stores(storage_settings: StorageSettings) -> Stores:
+    return build_stores(storage_settings)
+
+
+@pytest.fixture
+def sender(stores: Stores, hub: HubStandIn) -> Iterator[Sender]:
+    settings = HubSettings(
+        connection_string=hub.connection_string(),
+        hub_name=hub.hub_name,
+        retry_budget_seconds=0.0,
+        max_attempts=1,
+        connect_timeout_seconds=2.0,
+        read_timeout_seconds=5.0,
+    )
+    client = NotificationHubClient(settings)
+    yield Sender(stores, client, load_notification_settings({}))
+    client.close()
+
+
+def test_oversize_payload_reserves_nothing(sender: Sender, stores: Stores) -> None:
+    body = {"recipient": "alice", "payload": "x" * MAX_PAYLOAD_UTF16_UNITS}
+
+    with pytest.raises(PayloadTooLargeError):
+        sender.send(SENDER, body, "big-1")
+
+    record = stores.idempotency.reserve(
+        SENDER.user_key, "big-1", body_hash({"other": 1}), "0" * 32
+    )
+    assert record.is_new
+
+
+def test_failed_store_frees_the_key(
+    sender: Sender, stores: Stores, storage_settings: StorageSettings
+) -> None:
+    stores.notifications.table.delete_table()
+
+    with pytest.raises(UpstreamError):
+        sender.send(SENDER, BODY, "retry-me")
+    stores.notifications.create_table()
+    result = sender.send(SENDER, BODY, "retry-me")
+
+    assert result.status == 201
+
+
+def test_stale_pending_record_is_completed(
+    sender: Sender, stores: Stores, hub: HubStandIn
+) -> None:
+    reserved = stores.idempotency.reserve(
+        SENDER.user_key,
+        "crashed-1",
+        body_hash(BODY),
+        "ab" * 16,
+        now=datetime.now(UTC) - PENDING_GRACE - timedelta(seconds=5),
+    )
+
+    result = sender.send(SENDER, BODY, "crashed-1")
+
+    assert result.status == 201
+    assert result.body["id"] == reserved.notification_id
+    assert stores.notifications.get(user_key("alice"), reserved.notification_id)
+
+
+def test_fresh_pending_record_is_conflict(sender: Sender, stores: Stores) -> None:
+    stores.idempotency.reserve(SENDER.user_key, "busy-1", body_hash(BODY), "cd" * 16)
+
+    with pytest.raises(ConflictError, match="still being processed"):
+        sender.send(SENDER, BODY, "busy-1")
+
+
+def test_failed_push_then_consumed_is_conflict(
+    sender: Sender, stores: Stores, hub: HubStandIn
+) -> None:
+    body = {"recipient": "alice", "payload": 1, "readOnce": True}
+    hub.fail_next(status=500, kind="send")
+    failed = sender.send(SENDER, body, "gone-1")
+    stores.notifications.read(user_key("alice"), failed.body["id"])
+
+    with pytest.raises(ConflictError, match="already read or has expired"):
+        sender.send(SENDER, body, "gone-1")
