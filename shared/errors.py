@@ -2,7 +2,8 @@
 
     SecurePushError
     ├── InvalidRequestError       a value in the request is wrong: fix it (400)
-    │   └── PayloadTooLargeError  the payload exceeds a size limit (413)
+    │   ├── PayloadTooLargeError  the payload exceeds a size limit (413)
+    │   └── UnsupportedMediaTypeError  the body is not plain JSON (415)
     ├── UnauthenticatedError      no valid bearer token or principal (401)
     ├── ForbiddenError            authenticated, but not allowed to do this (403)
     ├── NotFoundError             nothing the caller may see has that id (404)
@@ -49,6 +50,13 @@ class PayloadTooLargeError(InvalidRequestError):
 
     status = 413
     code = "PayloadTooLarge"
+
+
+class UnsupportedMediaTypeError(InvalidRequestError):
+    """The body's Content-Type or Content-Encoding is not one the API reads."""
+
+    status = 415
+    code = "UnsupportedMediaType"
 
 
 class UnauthenticatedError(SecurePushError):

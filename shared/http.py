@@ -25,6 +25,7 @@ from shared.errors import (
     PayloadTooLargeError,
     SecurePushError,
     UnauthenticatedError,
+    UnsupportedMediaTypeError,
     UpstreamError,
     UpstreamTransientError,
 )
@@ -94,8 +95,12 @@ def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> func.HttpResponse:
     """Serialise `body` as a JSON response with the common headers."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return func.HttpResponse(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        # A lone surrogate in an echoed value cannot be UTF-8 encoded. Written
+        # as its escape text (a backslash, "u" and four hex digits), the body
+        # stays valid JSON.
+        text.encode("utf-8", "backslashreplace"),
         status_code=status,
         headers={**COMMON_HEADERS, **(headers or {})},
         mimetype="application/json",
@@ -160,6 +165,7 @@ def read_json_object(req: func.HttpRequest) -> dict[str, Any]:
         raise PayloadTooLargeError(
             f"The request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}."
         )
+    _check_media_type(req)
     if not body.strip():
         raise InvalidRequestError("The request body is empty; send a JSON object.")
     try:
@@ -171,7 +177,68 @@ def read_json_object(req: func.HttpRequest) -> dict[str, Any]:
         raise InvalidRequestError(
             f"The request body must be a JSON object, not a JSON {_json_type(value)}."
         )
+    _reject_lone_surrogates(value)
     return value
+
+
+def _check_media_type(req: func.HttpRequest) -> None:
+    """Reject bodies that are declared as something other than plain JSON.
+
+    A missing Content-Type is accepted, because many HTTP clients omit it.
+    """
+    declared = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if declared and declared != "application/json" and not declared.endswith("+json"):
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {_shown(declared)!r} is not supported. "
+            "Send application/json.",
+            field="Content-Type",
+        )
+    encoding = (req.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding != "identity":
+        raise UnsupportedMediaTypeError(
+            f"Content-Encoding {_shown(encoding)!r} is not supported; send the body "
+            "uncompressed.",
+            field="Content-Encoding",
+        )
+
+
+def _reject_lone_surrogates(body: dict[str, Any]) -> None:
+    """Reject strings with an unpaired surrogate escape (\\ud800 to \\udfff).
+
+    JSON allows such escapes, but the text is not Unicode and cannot be stored
+    or encoded as UTF-8.
+    """
+    for field, value in body.items():
+        pending: list[Any] = [field, value]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, dict):
+                pending.extend(item.keys())
+                pending.extend(item.values())
+            elif isinstance(item, list):
+                pending.extend(item)
+            elif isinstance(item, str) and not _is_unicode_text(item):
+                raise InvalidRequestError(
+                    f"Field '{_shown(field)}' contains an unpaired UTF-16 surrogate "
+                    "escape (\\ud800 to \\udfff); send valid Unicode text.",
+                    field=_shown(field),
+                )
+
+
+def _is_unicode_text(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(text: str, limit: int = 64) -> str:
+    """Make a client-supplied value safe and short enough to quote in a message."""
+    safe = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return safe if len(safe) <= limit else f"{safe[:limit]}... ({len(text)} characters)"
 
 
 def _parse_json(text: str) -> Any:
@@ -202,7 +269,7 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
         if key in result:
             raise InvalidRequestError(
-                f"Field '{key}' appears more than once.", field=key
+                f"Field '{_shown(key)}' appears more than once.", field=_shown(key)
             )
         result[key] = value
     return result

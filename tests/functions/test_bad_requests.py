@@ -8,6 +8,7 @@ import pytest
 
 from devstack.channels import device_body
 from devstack.hubstandin import HubStandIn
+from shared.identity import user_key
 from shared.store import MAX_PAYLOAD_UTF16_UNITS
 from tests.functions.harness import Api
 
@@ -95,6 +96,31 @@ SEND_CASES = [
         400,
         "nested",
     ),
+    (
+        "lone-surrogate-payload",
+        b'{"recipient": "a", "payload": "\\ud800"}',
+        400,
+        "surrogate",
+    ),
+    (
+        "lone-surrogate-nested",
+        b'{"recipient": "a", "payload": {"k": ["\\udfff"]}}',
+        400,
+        "payload",
+    ),
+    (
+        "lone-surrogate-key",
+        b'{"\\ud800": 1, "recipient": "a", "payload": 1}',
+        400,
+        "surrogate",
+    ),
+    (
+        "lone-surrogate-alert",
+        b'{"recipient": "a", "payload": 1, "alert": "hi\\ud800"}',
+        400,
+        "alert",
+    ),
+    ("duplicate-surrogate-key", b'{"\\ud800": 1, "\\ud800": 2}', 400, "more than once"),
 ]
 
 
@@ -191,6 +217,11 @@ DEVICE_CASES = [
         b'{"platform": "apns", "pushChannel": "' + b"ab" * 32 + b'", "badge": 3}',
         "badge",
     ),
+    (
+        "wns-lone-surrogate",
+        b'{"platform": "wns", "pushChannel": "https://a.notify.windows.com/\\ud800"}',
+        "surrogate",
+    ),
 ]
 
 
@@ -279,3 +310,55 @@ def test_summary_line_has_no_secrets(
     assert "88231907" not in caplog.text
     assert token not in caplog.text
     assert token.split(".")[2] not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("headers", "target"),
+    [
+        ({"Content-Type": "text/plain"}, "Content-Type"),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, "Content-Type"),
+        ({"Content-Encoding": "gzip"}, "Content-Encoding"),
+    ],
+    ids=["text-plain", "form", "gzip"],
+)
+def test_send_rejects_other_media_types(
+    api: Api, hub: HubStandIn, headers: dict[str, str], target: str
+) -> None:
+    response = api.call(
+        "POST",
+        "/api/notifications",
+        token=api.sender("backend"),
+        body=VALID_SEND,
+        headers=headers,
+    )
+
+    assert response.status == 415
+    assert response.json()["error"]["target"] == target
+    assert hub.deliveries() == []
+
+
+def test_send_accepts_json_with_charset(api: Api) -> None:
+    response = api.call(
+        "POST",
+        "/api/notifications",
+        token=api.sender("backend"),
+        body=VALID_SEND,
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+
+    assert response.status == 201
+
+
+def test_surrogate_device_changes_nothing(api: Api, hub: HubStandIn) -> None:
+    raw = b'{"platform": "wns", "pushChannel": "https://a.notify.windows.com/\\ud800"}'
+    api.call("PUT", "/api/devices/sur1", token=api.user("alice"), raw=raw)
+
+    response = api.call(
+        "PUT",
+        "/api/devices/sur1",
+        token=api.user("bob"),
+        body=device_body("wns"),
+    )
+
+    assert response.status == 200
+    assert hub.installation("sur1")["userId"] == user_key("bob")
