@@ -19,7 +19,9 @@ def main(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 def _handle(req: func.HttpRequest, invocation: http.Invocation) -> func.HttpResponse:
     principal = authenticate(http.headers_of(req))
     invocation.note(sender=principal.user_key)
-    key = http.header(req, "Idempotency-Key")
+    # Present but blank is an invalid key, not an absent one.
+    raw_key = req.headers.get("Idempotency-Key")
+    key = None if raw_key is None else raw_key.strip()
     body = http.read_json_object(req)
     sender = Sender(stores(), hub_client(), notification_settings())
     result = sender.send(principal, body, key)

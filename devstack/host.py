@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -233,6 +233,15 @@ class FunctionsHost:
         return next((f for f in self.functions if f.name.lower() == name.lower()), None)
 
 
+def _joined_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Join repeated headers with ", ", as ASP.NET Core does for the real host."""
+    joined: dict[str, str] = {}
+    for name, value in items:
+        key = next((known for known in joined if known.lower() == name.lower()), name)
+        joined[key] = f"{joined[key]}, {value}" if key in joined else value
+    return joined
+
+
 def _handler_for(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -300,7 +309,7 @@ def _handler_for(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
             request = func.HttpRequest(
                 method=self.command,
                 url=f"{host.base_url}{self.path}",
-                headers={name: value for name, value in self.headers.items()},
+                headers=_joined_headers(self.headers.items()),
                 params=dict(parse_qsl(parts.query, keep_blank_values=True)),
                 route_params=route_values,
                 body=body,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import secrets
@@ -9,7 +10,9 @@ import secrets
 import pytest
 
 from devstack.channels import device_body
+from devstack.host import FunctionsHost
 from devstack.hubstandin import HubStandIn
+from devstack.issuer import LocalIssuer
 from tests.functions.harness import HUB_MAX_ATTEMPTS, Api
 
 SECRET = {"otp": "771 204", "note": "Transfer of EUR 9,400 to account ending 0130"}
@@ -213,8 +216,8 @@ def test_send_to_user_without_devices_still_stores(api: Api) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["has space", "x" * 256, "tab\tinside", "é"],
-    ids=["space", "long", "tab", "non-ascii"],
+    ["", "has space", "x" * 256, "tab\tinside", "é"],
+    ids=["empty", "space", "long", "tab", "non-ascii"],
 )
 def test_send_rejects_malformed_idempotency_key(api: Api, key: str) -> None:
     response = api.call(
@@ -227,3 +230,24 @@ def test_send_rejects_malformed_idempotency_key(api: Api, key: str) -> None:
 
     assert response.status == 400
     assert response.json()["error"]["target"] == "Idempotency-Key"
+
+
+def test_repeated_idempotency_key_header_rejected(
+    local_host: FunctionsHost, app_environment: dict[str, str], issuer: LocalIssuer
+) -> None:
+    """Two Idempotency-Key headers are joined with ", ", which no key contains."""
+    connection = http.client.HTTPConnection("127.0.0.1", local_host.port, timeout=30)
+    body = json.dumps({"recipient": "alice", "payload": 1})
+    connection.putrequest("POST", "/api/notifications")
+    connection.putheader("Authorization", f"Bearer {issuer.mint_sender('backend')}")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(len(body)))
+    connection.putheader("Idempotency-Key", "dupA")
+    connection.putheader("Idempotency-Key", "dupB")
+    connection.endheaders(body.encode())
+
+    response = connection.getresponse()
+
+    assert response.status == 400
+    assert json.loads(response.read())["error"]["target"] == "Idempotency-Key"
+    connection.close()
