@@ -20,7 +20,12 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
-from shared.errors import ConflictError, ForbiddenError, InvalidRequestError
+from shared.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidRequestError,
+    quoted,
+)
 from shared.settings import StorageSettings
 from shared.tables import (
     as_utc,
@@ -56,10 +61,9 @@ class Device:
 def validate_installation_id(text: str) -> str:
     """Return the installation id unchanged if it follows the rule, else raise."""
     if not isinstance(text, str) or not _INSTALLATION_ID_PATTERN.fullmatch(text):
-        shown = repr(text)[:80]
         raise InvalidRequestError(
-            f"The installation id {shown} is invalid: use 1 to 64 letters, digits, "
-            "'_', '.' or '-', starting with a letter or digit.",
+            f"The installation id {quoted(text)} is invalid: use 1 to 64 letters, "
+            "digits, '_', '.' or '-', starting with a letter or digit.",
             field="installationId",
         )
     return text

@@ -23,6 +23,24 @@ these classes to HTTP responses in one place.
 from __future__ import annotations
 
 
+def escaped(text: str) -> str:
+    """Write control characters and lone surrogates as Python escape text.
+
+    The result is safe in a log line or a UTF-8 response, while printable
+    non-ASCII text stays readable.
+    """
+    return repr(text)[1:-1]
+
+
+def quoted(value: object, limit: int = 64) -> str:
+    """Quote a client-supplied value for a message: escaped, and cut past `limit`."""
+    text = value if isinstance(value, str) else repr(value)
+    safe = escaped(text)
+    if len(safe) <= limit:
+        return f"'{safe}'"
+    return f"'{safe[:limit]}...' ({len(text)} characters)"
+
+
 class SecurePushError(Exception):
     """Base of every error this package raises on purpose."""
 

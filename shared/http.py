@@ -28,6 +28,8 @@ from shared.errors import (
     UnsupportedMediaTypeError,
     UpstreamError,
     UpstreamTransientError,
+    escaped,
+    quoted,
 )
 
 logger = logging.getLogger(__name__)
@@ -189,14 +191,13 @@ def _check_media_type(req: func.HttpRequest) -> None:
     declared = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if declared and declared != "application/json" and not declared.endswith("+json"):
         raise UnsupportedMediaTypeError(
-            f"Content-Type {_shown(declared)!r} is not supported. "
-            "Send application/json.",
+            f"Content-Type {quoted(declared)} is not supported. Send application/json.",
             field="Content-Type",
         )
     encoding = (req.headers.get("Content-Encoding") or "identity").strip().lower()
     if encoding != "identity":
         raise UnsupportedMediaTypeError(
-            f"Content-Encoding {_shown(encoding)!r} is not supported; send the body "
+            f"Content-Encoding {quoted(encoding)} is not supported; send the body "
             "uncompressed.",
             field="Content-Encoding",
         )
@@ -219,9 +220,9 @@ def _reject_lone_surrogates(body: dict[str, Any]) -> None:
                 pending.extend(item)
             elif isinstance(item, str) and not _is_unicode_text(item):
                 raise InvalidRequestError(
-                    f"Field '{_shown(field)}' contains an unpaired UTF-16 surrogate "
+                    f"Field {quoted(field)} contains an unpaired UTF-16 surrogate "
                     "escape (\\ud800 to \\udfff); send valid Unicode text.",
-                    field=_shown(field),
+                    field=escaped(field),
                 )
 
 
@@ -233,12 +234,6 @@ def _is_unicode_text(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _shown(text: str, limit: int = 64) -> str:
-    """Make a client-supplied value safe and short enough to quote in a message."""
-    safe = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return safe if len(safe) <= limit else f"{safe[:limit]}... ({len(text)} characters)"
 
 
 def _parse_json(text: str) -> Any:
@@ -269,7 +264,7 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
         if key in result:
             raise InvalidRequestError(
-                f"Field '{_shown(key)}' appears more than once.", field=_shown(key)
+                f"Field {quoted(key)} appears more than once.", field=escaped(key)
             )
         result[key] = value
     return result

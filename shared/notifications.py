@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.errors import InvalidRequestError
+from shared.errors import InvalidRequestError, quoted
 from shared.tables import as_utc
 
 # The same text for a missing, expired or someone else's notification, so that
@@ -66,9 +66,8 @@ def new_notification_id() -> str:
 def validate_notification_id(text: str) -> str:
     """Return the id unchanged if it is 32 lowercase hex digits, else raise."""
     if not isinstance(text, str) or not _ID_PATTERN.fullmatch(text):
-        shown = repr(text)[:80]
         raise InvalidRequestError(
-            f"The notification id {shown} is invalid: expected 32 lowercase "
+            f"The notification id {quoted(text)} is invalid: expected 32 lowercase "
             "hexadecimal characters.",
             field="id",
         )
@@ -105,7 +104,7 @@ def decode_continuation(text: str) -> dict[str, str]:
     error = InvalidRequestError(
         "The continuation token is invalid. Pass the token from the previous page "
         "unchanged, or omit it to start from the first page.",
-        field="continuation",
+        field="continuationToken",
     )
     if not isinstance(text, str) or not 0 < len(text) <= MAX_CONTINUATION_CHARS:
         raise error

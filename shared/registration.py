@@ -153,9 +153,7 @@ def unregister_device(
     if owner is None:
         return False
     if owner != principal.user_key:
-        raise ForbiddenError(
-            f"Installation '{installation_id}' is registered to another user."
-        )
+        raise ForbiddenError(f"Installation {installation_id} belongs to another user.")
     hub.delete_installation(installation_id)
     owners.release(installation_id, principal.user_key)
     return True

@@ -230,7 +230,7 @@ def test_list_rejects_bad_continuation(stores: Stores, token: str) -> None:
     with pytest.raises(InvalidRequestError) as caught:
         stores.notifications.list(USER, continuation=token, now=T0)
 
-    assert caught.value.field == "continuation"
+    assert caught.value.field == "continuationToken"
 
 
 @pytest.mark.parametrize("page_size", [0, 101, -1])
