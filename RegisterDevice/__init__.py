@@ -18,7 +18,10 @@ def main(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 
 def _handle(req: func.HttpRequest, invocation: http.Invocation) -> func.HttpResponse:
     principal = authenticate(http.headers_of(req))
-    installation_id = validate_installation_id(http.route_value(req, "installationId"))
+    # NOTE: whether Notification Hubs compares installation ids with or without
+    # case is unconfirmed; lowercasing them keeps "Own1" from reaching "own1".
+    raw_id = validate_installation_id(http.route_value(req, "installationId"))
+    installation_id = raw_id.lower()
     invocation.note(
         method=req.method, user=principal.user_key, installation=installation_id
     )

@@ -230,3 +230,24 @@ def test_register_when_hub_rejects_is_bad_gateway(api: Api, hub: HubStandIn) -> 
 
     assert response.status == 502
     assert response.error_code == "UpstreamFailed"
+
+
+def test_installation_ids_ignore_case(api: Api, hub: HubStandIn) -> None:
+    suffix = secrets.token_hex(4)
+    alice_body = device_body("apns")
+    api.call(
+        "PUT", f"/api/devices/Phone-{suffix}", token=api.user("alice"), body=alice_body
+    )
+
+    response = api.call(
+        "PUT",
+        f"/api/devices/PHONE-{suffix}",
+        token=api.user("mallory"),
+        body=device_body("apns"),
+    )
+
+    assert response.status == 403
+    assert (
+        hub.installation(f"phone-{suffix}")["pushChannel"] == alice_body["pushChannel"]
+    )
+    assert hub.installation(f"PHONE-{suffix}") is None
