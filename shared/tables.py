@@ -35,6 +35,12 @@ from shared.errors import (
 from shared.settings import StorageSettings
 
 logger = logging.getLogger(__name__)
+# azure-core's HTTP logging policy writes every request's URL and headers at
+# INFO, hundreds of lines per minute under load, which buries the app's own
+# lines in Application Insights. Its warnings still get through.
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(
+    logging.WARNING
+)
 
 # Table Storage limits a string property to 64 KiB of UTF-16 and an entity to
 # 1 MiB. Azurite 3.37.0 rejects a longer property but accepts a 2.5 MB entity,

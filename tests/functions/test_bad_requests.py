@@ -310,6 +310,8 @@ def test_summary_line_has_no_secrets(
     assert "88231907" not in caplog.text
     assert token not in caplog.text
     assert token.split(".")[2] not in caplog.text
+    storage_lines = [r for r in caplog.records if r.name.startswith("azure.core")]
+    assert storage_lines == []
 
 
 @pytest.mark.parametrize(
