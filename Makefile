@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NODE_PARTS := devstack/node_modules/.installed
 
-.PHONY: setup test lint demo run token bench clean
+.PHONY: setup test lint demo run stack token bench clean
 
 setup: $(VENV)/.installed $(NODE_PARTS)
 
@@ -31,10 +31,14 @@ demo: setup
 	$(PY) -m devstack demo
 
 run: setup
-	$(PY) -m devstack run
+	$(PY) -m devstack run $(if $(port),--port $(port))
+
+# The local parts without the functions, for `func start`.
+stack: setup
+	$(PY) -m devstack stack
 
 # make token user=alice  or  make token sender=backend  (needs `make run`)
-token: setup
+token: $(VENV)/.installed
 	@$(PY) -m devstack token $(if $(user),--user "$(user)") $(if $(sender),--sender "$(sender)")
 
 bench: setup

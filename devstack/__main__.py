@@ -4,34 +4,68 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import signal
 import sys
 import threading
 
-from devstack.stack import LocalStack, Ports, read_state
+from devstack.azurite import AzuriteError
+from devstack.stack import LocalStack, Ports, local_settings, read_state
+
+FIXED_PORTS = {"hub": 7080, "issuer": 7090, "azurite": 10002}
 
 
 def _run(args: argparse.Namespace) -> int:
+    ports = Ports(host=args.port, **FIXED_PORTS)
+    return _serve(LocalStack(ports, keep_hub_keys=True), print_settings=False)
+
+
+def _parts(args: argparse.Namespace) -> int:
+    ports = Ports(host=0, **FIXED_PORTS)
+    stack = LocalStack(
+        ports, honour_settings=False, serve_functions=False, keep_hub_keys=True
+    )
+    return _serve(stack, print_settings=True)
+
+
+def _serve(stack: LocalStack, *, print_settings: bool) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with LocalStack(
-        Ports(host=args.port, hub=7080, issuer=7090, azurite=10002)
-    ) as stack:
-        assert stack.host is not None
+    try:
+        stack.start()
+    except (OSError, AzuriteError) as exc:
+        print(
+            f"Could not start the local stack: {str(exc).rstrip('.')}. Another "
+            "process may use one "
+            f"of the ports {sorted({stack.ports.host, *FIXED_PORTS.values()})}; "
+            "stop it, or choose the functions port with `make run port=N`.",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        _describe(stack, print_settings)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+    finally:
+        stack.stop()
+    return 0
+
+
+def _describe(stack: LocalStack, print_settings: bool) -> None:
+    if stack.host is not None:
         print("\nFunction URLs:")
         for line in stack.host.routes():
             print(f"  {line}")
-        if stack.issuer is not None:
-            print("\nTokens: make token user=alice   or   make token sender=backend")
-        if stack.hub is not None:
-            # A key of this local stand-in only, made anew at each start.
-            print(f"\nHub stand-in: {stack.hub.connection_string()}")
-            print(f"Deliveries:   {stack.hub.base_url}_standin/deliveries")
-        print("Press Ctrl+C to stop.", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
-    return 0
+    if stack.issuer is not None:
+        print("\nTokens: make token user=alice   or   make token sender=backend")
+    if stack.hub is not None:
+        print(f"Hub deliveries: {stack.hub.base_url}_standin/deliveries")
+    if print_settings:
+        document = {"IsEncrypted": False, "Values": local_settings(stack)}
+        print("\nlocal.settings.json for func start:")
+        print(json.dumps(document, indent=2))
+    print("Press Ctrl+C to stop.", flush=True)
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -69,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="serve the functions on the local stack")
     run.add_argument("--port", type=int, default=7071, help="port of the function URLs")
     run.set_defaults(handler=_run)
+    commands.add_parser(
+        "stack", help="start only Azurite, the hub stand-in and the issuer"
+    ).set_defaults(handler=_parts)
     commands.add_parser("demo", help="play the secure-push scenario").set_defaults(
         handler=_demo
     )
@@ -85,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.set_defaults(handler=_bench)
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.WARNING
-        if args.command in ("demo", "token", "bench")
-        else logging.INFO,
+        level=logging.INFO if args.command in ("run", "stack") else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     result: int = args.handler(args)

@@ -27,6 +27,9 @@ from shared.store import reset_stores
 logger = logging.getLogger("devstack.stack")
 
 STATE_FILE = REPO_ROOT / ".devstack" / "stack.json"
+# The stand-in's keys for runs on fixed ports, kept so that a connection string
+# copied into local.settings.json still works after a restart.
+HUB_KEYS_FILE = REPO_ROOT / ".devstack" / "hub-keys.json"
 STORAGE_SETTINGS = (
     "PAYLOAD_STORAGE_CONNECTION_STRING",
     "PAYLOAD_STORAGE_ACCOUNT_URL",
@@ -54,6 +57,10 @@ class LocalStack:
     # False starts every local part whatever the settings contain (the demo needs
     # the stand-in's record of deliveries).
     honour_settings: bool = True
+    # False starts only the parts, for `func start` to serve the functions.
+    serve_functions: bool = True
+    # True keeps the stand-in's keys in HUB_KEYS_FILE across runs.
+    keep_hub_keys: bool = False
     hub: HubStandIn | None = None
     issuer: LocalIssuer | None = None
     azurite: Azurite | None = None
@@ -69,9 +76,10 @@ class LocalStack:
             self._start_hub()
             self._start_issuer()
             forget_clients()
-            self.host = FunctionsHost(REPO_ROOT, self.ports.host)
-            self.host.start()
-            self._exit.callback(self.host.stop)
+            if self.serve_functions:
+                self.host = FunctionsHost(REPO_ROOT, self.ports.host)
+                self.host.start()
+                self._exit.callback(self.host.stop)
             self._write_state()
         except BaseException:
             self.stop()
@@ -118,7 +126,10 @@ class LocalStack:
                 "hub: using NOTIFICATION_HUB_CONNECTION_STRING from the settings"
             )
             return
-        self.hub = HubStandIn(hub_name=HUB_NAME, port=self.ports.hub)
+        keys = _load_hub_keys() if self.keep_hub_keys else None
+        self.hub = HubStandIn(hub_name=HUB_NAME, port=self.ports.hub, keys=keys)
+        if self.keep_hub_keys:
+            _save_hub_keys(self.hub)
         self.hub.start()
         self._exit.callback(self.hub.stop)
         os.environ["NOTIFICATION_HUB_CONNECTION_STRING"] = self.hub.connection_string()
@@ -136,13 +147,47 @@ class LocalStack:
         logger.info("identity: local issuer at %s", self.issuer.issuer_url)
 
     def _write_state(self) -> None:
-        state: dict[str, Any] = {"functions": self.base_url}
+        state: dict[str, Any] = {}
+        if self.host is not None:
+            state["functions"] = self.host.base_url
         if self.issuer is not None:
             state["issuer"] = self.issuer.issuer_url
         if self.hub is not None:
             state["hub"] = self.hub.base_url
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+
+def _load_hub_keys() -> dict[str, str] | None:
+    if not HUB_KEYS_FILE.exists():
+        return None
+    keys: dict[str, str] = json.loads(HUB_KEYS_FILE.read_text(encoding="utf-8"))
+    return keys
+
+
+def _save_hub_keys(hub: HubStandIn) -> None:
+    keys = {name: rule.key for name, rule in hub.rules.items()}
+    HUB_KEYS_FILE.parent.mkdir(exist_ok=True)
+    HUB_KEYS_FILE.write_text(json.dumps(keys, indent=2), encoding="utf-8")
+    HUB_KEYS_FILE.chmod(0o600)
+
+
+def local_settings(stack: LocalStack) -> dict[str, str]:
+    """Return the settings that point an app at the stack's local parts."""
+    values = {"FUNCTIONS_WORKER_RUNTIME": "python"}
+    names = (
+        "PAYLOAD_STORAGE_CONNECTION_STRING",
+        "NOTIFICATION_HUB_CONNECTION_STRING",
+        "NOTIFICATION_HUB_NAME",
+        "AUTH_ISSUER",
+        "AUTH_AUDIENCE",
+        "AUTH_JWKS_URL",
+    )
+    values.update({name: os.environ[name] for name in names if name in os.environ})
+    # The Functions host keeps its own state (timer leases) in blob storage,
+    # which Azurite's blob service on its default port provides.
+    values["AzureWebJobsStorage"] = DEVELOPMENT_STORAGE
+    return values
 
 
 def forget_clients() -> None:
