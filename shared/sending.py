@@ -277,15 +277,45 @@ class Sender:
             "hubNotificationId": sent.notification_id,
             "attempts": sent.attempts,
         }
-        self.notifications.record_push_outcome(
-            notification.user_key, notification.id, outcome
-        )
+        self._record_outcome(notification, outcome)
         result = SendResult(201, self._body(notification, outcome))
         if record is not None:
-            self.idempotency.complete(
-                record, state="pushed", response={"status": 201, "body": result.body}
-            )
+            self._complete(record, "pushed", {"status": 201, "body": result.body})
         return result
+
+    def _record_outcome(self, notification: Any, outcome: dict[str, Any]) -> None:
+        """Store the push outcome; failing to is logged, not raised.
+
+        The push has happened by now, so an error here must not turn the answer
+        into a failure that invites the sender to push again. A read-once
+        notification may also be consumed already, which is no error at all.
+        """
+        try:
+            self.notifications.record_push_outcome(
+                notification.user_key, notification.id, outcome
+            )
+        except NotFoundError:
+            logger.info(
+                "notification=%s was read before its push outcome was stored",
+                notification.id,
+            )
+        except UpstreamError as exc:
+            logger.warning(
+                "push outcome not stored notification=%s: %s",
+                notification.id,
+                exc.message,
+            )
+
+    def _complete(self, record: Any, state: str, response: dict[str, Any]) -> None:
+        """Store the response for repeats of the key; failing to is logged."""
+        try:
+            self.idempotency.complete(record, state=state, response=response)
+        except (NotFoundError, UpstreamError) as exc:
+            logger.warning(
+                "idempotency record not completed notification=%s: %s",
+                record.notification_id,
+                exc.message,
+            )
 
     def _push_failed(
         self, notification: Any, record: Any, exc: UpstreamError
@@ -304,9 +334,7 @@ class Sender:
             transient,
             exc.message,
         )
-        self.notifications.record_push_outcome(
-            notification.user_key, notification.id, outcome
-        )
+        self._record_outcome(notification, outcome)
         body = self._body(notification, outcome)
         body["error"] = _push_error(exc, transient)
         headers = {"x-ms-error-code": body["error"]["code"]}
@@ -321,7 +349,7 @@ class Sender:
             headers["Retry-After"] = str(max(1, math.ceil(delay)))
         if record is not None:
             response = {"status": status, "body": body, "headers": headers}
-            self.idempotency.complete(record, state="push_failed", response=response)
+            self._complete(record, "push_failed", response)
         return SendResult(status, body, headers)
 
     def _body(self, notification: Any, outcome: dict[str, Any]) -> dict[str, Any]:

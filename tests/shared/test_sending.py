@@ -104,3 +104,41 @@ def test_failed_push_then_consumed_is_conflict(
 
     with pytest.raises(ConflictError, match="already read or has expired"):
         sender.send(SENDER, body, "gone-1")
+
+
+def test_read_before_outcome_still_201(
+    stores: Stores, hub: HubStandIn, storage_settings: StorageSettings
+) -> None:
+    """A device may consume a read-once notification before its outcome is stored."""
+
+    class ReadingHub:
+        """Forwards to the stand-in, then reads the notification as the device would."""
+
+        def __init__(self, client: NotificationHubClient) -> None:
+            self.client = client
+
+        def send_template(self, properties: dict[str, str], tag: str) -> object:
+            sent = self.client.send_template(properties, tag)
+            stores.notifications.read(user_key("alice"), properties["secureId"])
+            return sent
+
+    settings = HubSettings(
+        connection_string=hub.connection_string(),
+        hub_name=hub.hub_name,
+        retry_budget_seconds=0.0,
+        max_attempts=1,
+        connect_timeout_seconds=2.0,
+        read_timeout_seconds=5.0,
+    )
+    client = NotificationHubClient(settings)
+    sender = Sender(stores, ReadingHub(client), load_notification_settings({}))
+    body = {"recipient": "alice", "payload": 1, "readOnce": True}
+
+    result = sender.send(SENDER, body, "fast-device")
+    repeat = sender.send(SENDER, body, "fast-device")
+    client.close()
+
+    assert result.status == 201
+    assert repeat.body == result.body
+    sends = [request for request in hub.requests if request[0] == "POST"]
+    assert len(sends) == 1
