@@ -160,7 +160,7 @@ def _iso(moment: datetime) -> str:
 
 
 class Sender:
-    """Store-then-push, with idempotency; built once per process by the function."""
+    """Store-then-push with idempotency, over the process-wide stores and hub client."""
 
     def __init__(self, stores: Any, hub: Any, settings: NotificationSettings) -> None:
         self.notifications = stores.notifications
@@ -286,7 +286,7 @@ class Sender:
     def _record_outcome(self, notification: Any, outcome: dict[str, Any]) -> None:
         """Store the push outcome; failing to is logged, not raised.
 
-        The push has happened by now, so an error here must not turn the answer
+        The push has happened by now, so an error here must not turn the response
         into a failure that invites the sender to push again. A read-once
         notification may also be consumed already, which is no error at all.
         """
