@@ -1,7 +1,9 @@
 """A small Azure Notification Hubs REST client: installations and sends.
 
 Built on one `requests.Session`, api-version 2020-06, with SAS tokens from
-`shared.hubauth` and tag checks from `shared.hubtags`. Each request is retried
+`shared.hubauth`, tag checks from `shared.hubtags`, request checks from
+`shared.hubrequests` and response parsing from `shared.hubresponses`. Each
+request is retried
 a bounded number of times when the hub throttles (429, or 403 with
 Retry-After), fails with a 5xx, or does not respond, within a total time budget.
 
