@@ -98,7 +98,8 @@ def compile_route(prefix: str, template: str) -> re.Pattern[str]:
         )
         group = f"(?P<{match['name']}>{body})"
         pattern += f"(?:/{group})?" if match["opt"] or match["star"] else f"/{group}"
-    return re.compile(pattern + "/?")
+    # ASP.NET Core routing, which the Functions host uses, ignores case.
+    return re.compile(pattern + "/?", re.IGNORECASE)
 
 
 def load_functions(root: Path) -> list[Function]:
@@ -159,13 +160,24 @@ def load_local_settings(root: Path) -> None:
         os.environ.setdefault(name, str(value))
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A server that logs a client hanging up as one line, not a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            logger.info("client %s closed the connection early", client_address[0])
+            return
+        logger.exception("request from %s failed", client_address[0])
+
+
 class FunctionsHost:
     """Serve the function folders of `root` on 127.0.0.1."""
 
     def __init__(self, root: Path = REPO_ROOT, port: int = 0) -> None:
         self.root = root
         self.functions = load_functions(root)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -275,20 +287,47 @@ def _handler_for(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
             )
 
         def _read_body(self) -> bytes | None:
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            encoding = self.headers.get("Transfer-Encoding", "").strip().lower()
+            if encoding == "chunked":
+                return self._read_chunked()
+            if encoding:
                 self._reject_body(
-                    411, "Send a Content-Length; chunked bodies are not read."
+                    501, f"Transfer-Encoding {encoding} is not supported."
                 )
                 return None
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                self._reject_body(400, "Content-Length is not a number.")
+            lengths = set(self.headers.get_all("Content-Length") or ["0"])
+            text = lengths.pop().strip() if len(lengths) == 1 else ""
+            # RFC 9112: a length that is not one non-negative integer is a 400,
+            # because the end of the body, and of the next request, is unknown.
+            if not text.isascii() or not text.isdigit():
+                self._reject_body(400, "Content-Length must be one whole number.")
                 return None
+            length = int(text)
             if length > MAX_BODY_BYTES:
                 self._reject_body(413, f"The body is over {MAX_BODY_BYTES} bytes.")
                 return None
             return self.rfile.read(length) if length > 0 else b""
+
+        def _read_chunked(self) -> bytes | None:
+            """Read a chunked body, as the real host does, up to MAX_BODY_BYTES."""
+            body = bytearray()
+            while True:
+                size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+                try:
+                    size = int(size_line, 16)
+                except ValueError:
+                    self._reject_body(400, "A chunk size is not a hexadecimal number.")
+                    return None
+                if size == 0:
+                    break
+                if len(body) + size > MAX_BODY_BYTES:
+                    self._reject_body(413, f"The body is over {MAX_BODY_BYTES} bytes.")
+                    return None
+                body += self.rfile.read(size)
+                self.rfile.readline(8)
+            while self.rfile.readline(8192).strip():
+                pass  # Trailer fields carry nothing the functions read.
+            return bytes(body)
 
         def _reject_body(self, status: int, text: str) -> None:
             # The unread body would be parsed as the next request on this

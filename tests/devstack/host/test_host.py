@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import secrets
+import socket
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -381,20 +382,40 @@ def test_host_function_exception_500(
     )
 
 
-def test_host_chunked_body_411(app_host: FunctionsHost) -> None:
-    connection = connect(app_host)
+def test_host_reads_chunked_body(echo_host: FunctionsHost) -> None:
+    connection = connect(echo_host)
     try:
-        connection.putrequest("POST", "/api/notifications")
+        connection.putrequest("POST", "/v1/echo")
         connection.putheader("Transfer-Encoding", "chunked")
-        connection.putheader("Content-Type", "application/json")
         connection.endheaders()
-        connection.send(b"2\r\n{}\r\n0\r\n\r\n")
+        connection.send(b"3;ext=1\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Trailer: 1\r\n\r\n")
+        first = connection.getresponse()
+        first_body = json.loads(first.read())
+        connection.request("POST", "/v1/echo", body=b"xy")
+        second = connection.getresponse()
+        second_body = json.loads(second.read())
+    finally:
+        connection.close()
+
+    assert first.status == 200
+    assert first_body["bodyLength"] == 7
+    assert second.status == 200
+    assert second_body["bodyLength"] == 2
+
+
+def test_host_bad_chunk_size_400(echo_host: FunctionsHost) -> None:
+    connection = connect(echo_host)
+    try:
+        connection.putrequest("POST", "/v1/echo")
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        connection.send(b"zz\r\nabc\r\n0\r\n\r\n")
         response = connection.getresponse()
         response.read()
     finally:
         connection.close()
 
-    assert response.status == 411
+    assert response.status == 400
     assert response.getheader("Connection") == "close"
 
 
@@ -415,11 +436,19 @@ def test_host_body_over_limit_413(app_host: FunctionsHost) -> None:
     assert response.getheader("Connection") == "close"
 
 
-def test_host_bad_content_length_400(app_host: FunctionsHost) -> None:
+@pytest.mark.parametrize(
+    "lengths",
+    [["ten"], ["-5"], ["+5"], ["5", "6"], ["\u00b2"]],
+    ids=["word", "negative", "plus-sign", "two-values", "superscript"],
+)
+def test_host_bad_content_length_400(
+    app_host: FunctionsHost, lengths: list[str]
+) -> None:
     connection = connect(app_host)
     try:
         connection.putrequest("POST", "/api/notifications")
-        connection.putheader("Content-Length", "ten")
+        for length in lengths:
+            connection.putheader("Content-Length", length)
         connection.endheaders()
         response = connection.getresponse()
         body = response.read()
@@ -427,8 +456,25 @@ def test_host_bad_content_length_400(app_host: FunctionsHost) -> None:
         connection.close()
 
     assert response.status == 400
-    assert body == b"Content-Length is not a number."
+    assert body == b"Content-Length must be one whole number."
     assert response.getheader("Connection") == "close"
+
+
+def test_host_routes_ignore_case(echo_host: FunctionsHost) -> None:
+    response, body = call(echo_host, "GET", "/V1/ECHO/5")
+
+    assert response.status == 200
+    assert json.loads(body)["route"] == {"id": "5"}
+
+
+def test_host_survives_client_hangup(echo_host: FunctionsHost) -> None:
+    with socket.create_connection(
+        ("127.0.0.1", echo_host.port), timeout=TIMEOUT
+    ) as raw:
+        raw.sendall(b"GET /v1/echo HTTP/1.1\r\nHost: x\r\n\r\n")
+    response, _ = call(echo_host, "GET", "/v1/echo")
+
+    assert response.status == 200
 
 
 # Admin endpoint for functions without an HTTP trigger
