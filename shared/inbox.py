@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.errors import InvalidRequestError
+from shared.errors import InvalidRequestError, quoted
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -63,7 +63,7 @@ def _parse_flag(value: str | None, name: str) -> bool:
     if value.lower() in ("true", "false"):
         return value.lower() == "true"
     raise InvalidRequestError(
-        f"Query parameter '{name}' must be true or false, not {value[:40]!r}.",
+        f"Query parameter '{name}' must be true or false, not {quoted(value)}.",
         field=name,
     )
 
@@ -71,10 +71,11 @@ def _parse_flag(value: str | None, name: str) -> bool:
 def _parse_page_size(value: str | None) -> int:
     if value is None or value == "":
         return DEFAULT_PAGE_SIZE
-    if value.isdigit() and 1 <= int(value) <= MAX_PAGE_SIZE:
+    # isascii() first: isdigit() also accepts digits such as "²" that int() rejects.
+    if value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_PAGE_SIZE:
         return int(value)
     raise InvalidRequestError(
         f"Query parameter 'pageSize' must be a whole number from 1 to {MAX_PAGE_SIZE}, "
-        f"not {value[:40]!r}.",
+        f"not {quoted(value)}.",
         field="pageSize",
     )

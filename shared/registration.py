@@ -8,11 +8,12 @@ in either place.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shared.errors import ForbiddenError, InvalidRequestError
+from shared.errors import ForbiddenError, InvalidRequestError, quoted
 from shared.identity import Principal
 from shared.platforms import PushChannel, parse_platform, parse_push_channel
 from shared.templates import TEMPLATE_NAME, template_for
@@ -81,10 +82,13 @@ def parse_device(body: dict[str, Any]) -> DeviceRequest:
 
 
 def _parse_silent(body: dict[str, Any], platform: str) -> bool:
-    silent = body.get("silent", False)
+    silent = body.get("silent")
+    if silent is None:
+        return False
     if not isinstance(silent, bool):
         raise InvalidRequestError(
-            "Field 'silent' must be true or false.", field="silent"
+            f"Field 'silent' must be true or false, not {quoted(json.dumps(silent))}.",
+            field="silent",
         )
     if silent and platform != "apns":
         raise InvalidRequestError(

@@ -26,6 +26,7 @@ from shared.errors import (
     SecurePushError,
     UpstreamError,
     UpstreamTransientError,
+    quoted,
 )
 from shared.idempotency import STATE_PENDING, validate_idempotency_key
 from shared.identity import Principal, require_sender, user_key
@@ -86,7 +87,7 @@ def parse_send(body: dict[str, Any], settings: NotificationSettings) -> SendRequ
         payload=body["payload"],
         alert=_parse_alert(body.get("alert"), settings.default_alert),
         ttl_seconds=_parse_ttl(body.get("ttlSeconds"), settings),
-        read_once=_parse_bool(body.get("readOnce", False), "readOnce"),
+        read_once=_parse_bool(body.get("readOnce"), "readOnce"),
     )
 
 
@@ -110,12 +111,18 @@ def _parse_alert(value: Any, default: str) -> str:
         return default
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequestError(
-            "Field 'alert' must be a non-empty string.", field="alert"
+            f"Field 'alert' must be a non-empty string, not {_json_text(value)}.",
+            field="alert",
         )
-    if len(value) > MAX_ALERT_LENGTH or _has_control_characters(value):
+    if len(value) > MAX_ALERT_LENGTH:
         raise InvalidRequestError(
-            f"Field 'alert' must be at most {MAX_ALERT_LENGTH} characters with no "
-            "control characters; it is shown on the lock screen, so keep it generic.",
+            f"Field 'alert' is {len(value)} characters; the limit is "
+            f"{MAX_ALERT_LENGTH}. It is shown on the lock screen, so keep it generic.",
+            field="alert",
+        )
+    if _has_control_characters(value):
+        raise InvalidRequestError(
+            f"Field 'alert' contains a control character: {quoted(value)}.",
             field="alert",
         )
     return value
@@ -126,7 +133,9 @@ def _parse_ttl(value: Any, settings: NotificationSettings) -> int:
         return settings.default_ttl_seconds
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequestError(
-            "Field 'ttlSeconds' must be a whole number of seconds.", field="ttlSeconds"
+            f"Field 'ttlSeconds' must be a whole number of seconds, not "
+            f"{_json_text(value)}.",
+            field="ttlSeconds",
         )
     if not 60 <= value <= settings.max_ttl_seconds:
         raise InvalidRequestError(
@@ -138,9 +147,19 @@ def _parse_ttl(value: Any, settings: NotificationSettings) -> int:
 
 
 def _parse_bool(value: Any, name: str) -> bool:
+    if value is None:
+        return False
     if not isinstance(value, bool):
-        raise InvalidRequestError(f"Field '{name}' must be true or false.", field=name)
+        raise InvalidRequestError(
+            f"Field '{name}' must be true or false, not {_json_text(value)}.",
+            field=name,
+        )
     return value
+
+
+def _json_text(value: Any) -> str:
+    """Show a client's JSON value in a message, shortened like other values."""
+    return quoted(json.dumps(value, ensure_ascii=False))
 
 
 def _has_control_characters(text: str) -> bool:

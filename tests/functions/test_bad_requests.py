@@ -364,3 +364,51 @@ def test_surrogate_device_changes_nothing(api: Api, hub: HubStandIn) -> None:
 
     assert response.status == 200
     assert hub.installation("sur1")["userId"] == user_key("bob")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("ttlSeconds", 60.5, "'60.5'"),
+        ("ttlSeconds", "60", "'\"60\"'"),
+        ("readOnce", "yes", "'\"yes\"'"),
+        ("alert", 7, "'7'"),
+    ],
+    ids=["ttl-float", "ttl-string", "read-once-string", "alert-number"],
+)
+def test_send_error_shows_bad_value(
+    api: Api, field: str, value: object, shown: str
+) -> None:
+    body = {"recipient": "alice", "payload": 1, field: value}
+
+    response = api.call(
+        "POST", "/api/notifications", token=api.sender("backend"), body=body
+    )
+
+    assert response.status == 400
+    assert shown in response.error_message
+
+
+def test_null_optional_fields_mean_default(api: Api) -> None:
+    body = {
+        "recipient": "alice",
+        "payload": 1,
+        "alert": None,
+        "ttlSeconds": None,
+        "readOnce": None,
+    }
+
+    sent = api.call(
+        "POST", "/api/notifications", token=api.sender("backend"), body=body
+    )
+    device = api.call(
+        "PUT",
+        "/api/devices/null-silent",
+        token=api.user("alice"),
+        body=device_body("apns", silent=None),
+    )
+
+    assert sent.status == 201
+    assert sent.json()["readOnce"] is False
+    assert device.status == 200
+    assert device.json()["silent"] is False

@@ -147,10 +147,20 @@ def test_list_shows_only_own_notifications(api: Api) -> None:
         ("pageSize=0", "pageSize"),
         ("pageSize=101", "pageSize"),
         ("pageSize=ten", "pageSize"),
+        ("pageSize=%C2%B2", "pageSize"),
+        ("pageSize=%D9%A5", "pageSize"),
         ("unread=maybe", "unread"),
         ("continuationToken=not-a-token", None),
     ],
-    ids=["page-zero", "page-too-big", "page-not-number", "unread-word", "bad-token"],
+    ids=[
+        "page-zero",
+        "page-too-big",
+        "page-not-number",
+        "page-superscript",
+        "page-arabic-digit",
+        "unread-word",
+        "bad-token",
+    ],
 )
 def test_list_rejects_bad_query(api: Api, query: str, target: str | None) -> None:
     response = api.call("GET", f"/api/notifications?{query}", token=api.user("alice"))
