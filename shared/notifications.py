@@ -32,6 +32,7 @@ from shared.tables import as_utc
 NOT_FOUND_MESSAGE = "No notification with this id exists for the caller."
 
 MAX_CONTINUATION_CHARS = 2048
+OWNER_FIELD = "Owner"
 
 _ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 INDEX_PREFIX = "idx-"
@@ -93,13 +94,17 @@ class ListQuery:
             self.parameters["unread"] = False
 
 
-def encode_continuation(token: dict[str, str]) -> str:
-    """Wrap the SDK's continuation token into an opaque URL-safe string."""
-    text = json.dumps(token, separators=(",", ":"))
+def encode_continuation(token: dict[str, str], owner: str) -> str:
+    """Wrap the SDK's continuation token and its owner's user key into a string.
+
+    The SDK's keys are opaque encodings, so the owner is stored beside them:
+    another user's token is then rejected instead of giving an empty page.
+    """
+    text = json.dumps({**token, OWNER_FIELD: owner}, separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode_continuation(text: str) -> dict[str, str]:
+def decode_continuation(text: str, owner: str) -> dict[str, str]:
     """Unwrap a token from encode_continuation; InvalidRequestError if malformed."""
     error = InvalidRequestError(
         "The continuation token is invalid. Pass the token from the previous page "
@@ -113,6 +118,8 @@ def decode_continuation(text: str) -> dict[str, str]:
         token = json.loads(decoded.decode())
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise error from None
+    if not isinstance(token, dict) or token.pop(OWNER_FIELD, None) != owner:
+        raise error
     if not _is_sdk_token(token):
         raise error
     return dict(token)

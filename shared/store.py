@@ -205,7 +205,7 @@ class NotificationStore:
                 field="pageSize",
             )
         query = ListQuery(user_key, unread_only, as_utc(now) if now else utc_now())
-        token = decode_continuation(continuation) if continuation else None
+        token = decode_continuation(continuation, user_key) if continuation else None
         rows: builtins.list[dict[str, Any]] = []
         for _ in range(MAX_QUERIES_PER_PAGE):
             page, token = self._query_page(query, page_size - len(rows), token)
@@ -213,7 +213,7 @@ class NotificationStore:
             if token is None or len(rows) >= page_size:
                 break
         items = [from_index_row(user_key, row) for row in rows]
-        return items, encode_continuation(token) if token else None
+        return items, encode_continuation(token, user_key) if token else None
 
     def record_push_outcome(
         self, user_key: str, notification_id: str, outcome: dict[str, Any]

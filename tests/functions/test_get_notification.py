@@ -186,3 +186,19 @@ def test_get_without_token_is_unauthorized(api: Api) -> None:
 
     assert response.status == 401
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_other_users_continuation_token_rejected(api: Api) -> None:
+    for n in range(3):
+        send(api, "bob", n)
+    bob_page = api.call("GET", "/api/notifications?pageSize=1", token=api.user("bob"))
+    token = bob_page.json()["continuationToken"]
+
+    response = api.call(
+        "GET",
+        f"/api/notifications?continuationToken={token}",
+        token=api.user("alice"),
+    )
+
+    assert response.status == 400
+    assert response.json()["error"]["target"] == "continuationToken"
