@@ -8,6 +8,7 @@
     ├── ForbiddenError            authenticated, but not allowed to do this (403)
     ├── NotFoundError             nothing the caller may see has that id (404)
     ├── ConflictError             the request clashes with stored state (409)
+    │   └── RequestInProgressError  the same request is still running: retry (409)
     ├── ConfigurationError        a setting is missing or invalid (500)
     └── UpstreamError             Notification Hubs or Table Storage failed
         ├── UpstreamPermanentError   the same request will fail again (502)
@@ -110,6 +111,19 @@ class ConflictError(SecurePushError):
 
     status = 409
     code = "Conflict"
+
+
+class RequestInProgressError(ConflictError):
+    """An earlier request with the same Idempotency-Key has not finished yet.
+
+    `retry_after` is the delay in seconds after which a repeat should succeed.
+    """
+
+    code = "RequestInProgress"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ConfigurationError(SecurePushError):

@@ -27,7 +27,6 @@ from shared.errors import (
     UnauthenticatedError,
     UnsupportedMediaTypeError,
     UpstreamError,
-    UpstreamTransientError,
     escaped,
     quoted,
 )
@@ -122,8 +121,9 @@ def error_response(exc: SecurePushError) -> func.HttpResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, UnauthenticatedError):
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, UpstreamTransientError) and exc.retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     target = exc.field if isinstance(exc, InvalidRequestError) else None
     return _error_body(exc.status, exc.code, exc.message, headers, target)
 

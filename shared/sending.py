@@ -23,6 +23,7 @@ from shared.errors import (
     HubPermanentError,
     InvalidRequestError,
     NotFoundError,
+    RequestInProgressError,
     SecurePushError,
     UpstreamError,
     UpstreamTransientError,
@@ -42,6 +43,8 @@ MAX_RECIPIENT_LENGTH = 1024
 # A record still "pending" this long after it was made belongs to a request
 # that died mid-way. A repeat then pushes again instead of waiting.
 PENDING_GRACE = timedelta(minutes=2)
+# Seconds a sender is asked to wait when a repeat finds the first request running.
+IN_PROGRESS_RETRY_AFTER = 2
 # Seconds a sender is asked to wait after a 429 that named no delay.
 DEFAULT_RETRY_AFTER = 10
 
@@ -223,9 +226,10 @@ class Sender:
                 stored["status"], stored["body"], stored.get("headers", {})
             )
         if record.state == STATE_PENDING and not self._pending_expired(record):
-            raise ConflictError(
-                "A request with this Idempotency-Key is still being processed; "
-                "retry in a few seconds."
+            raise RequestInProgressError(
+                "A request with this Idempotency-Key is still being processed. "
+                "Retry after the Retry-After delay.",
+                retry_after=IN_PROGRESS_RETRY_AFTER,
             )
         try:
             notification = self.notifications.get(recipient_key, record.notification_id)

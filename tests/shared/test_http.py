@@ -21,6 +21,7 @@ from shared.errors import (
     InvalidRequestError,
     NotFoundError,
     PayloadTooLargeError,
+    RequestInProgressError,
     SecurePushError,
     UnauthenticatedError,
     UnsupportedMediaTypeError,
@@ -271,6 +272,7 @@ def test_error_table_covers_every_class() -> None:
         ForbiddenError,
         NotFoundError,
         ConflictError,
+        RequestInProgressError,
         ConfigurationError,
         UpstreamError,
         UpstreamPermanentError,
@@ -550,3 +552,11 @@ def test_route_value_present_and_absent() -> None:
     assert route_value(req, "id") == "n-1"
     assert route_value(req, "empty") is None
     assert route_value(req, "other") is None
+
+
+def test_request_in_progress_has_retry_after() -> None:
+    response = error_response(RequestInProgressError("Still running.", retry_after=1.2))
+
+    assert response.status_code == 409
+    assert response.headers["x-ms-error-code"] == "RequestInProgress"
+    assert response.headers["Retry-After"] == "2"

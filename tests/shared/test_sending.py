@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from devstack.hubstandin import HubStandIn
-from shared.errors import ConflictError, PayloadTooLargeError, UpstreamError
+from shared.errors import (
+    ConflictError,
+    PayloadTooLargeError,
+    RequestInProgressError,
+    UpstreamError,
+)
 from shared.hub import NotificationHubClient
 from shared.identity import Principal, user_key
 from shared.sending import PENDING_GRACE, Sender, body_hash
@@ -90,8 +95,10 @@ def test_stale_pending_record_is_completed(
 def test_fresh_pending_record_is_conflict(sender: Sender, stores: Stores) -> None:
     stores.idempotency.reserve(SENDER.user_key, "busy-1", body_hash(BODY), "cd" * 16)
 
-    with pytest.raises(ConflictError, match="still being processed"):
+    with pytest.raises(RequestInProgressError, match="still being processed") as caught:
         sender.send(SENDER, BODY, "busy-1")
+
+    assert caught.value.retry_after > 0
 
 
 def test_failed_push_then_consumed_is_conflict(
