@@ -16,15 +16,27 @@ from devstack.stack import LocalStack, Ports, local_settings, read_state
 FIXED_PORTS = {"hub": 7080, "issuer": 7090, "azurite": 10002}
 
 
+def _port(text: str) -> int:
+    """Parse a TCP port number for argparse, naming the bad value."""
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
+    return int(text)
+
+
 def _run(args: argparse.Namespace) -> int:
     ports = Ports(host=args.port, **FIXED_PORTS)
-    return _serve(LocalStack(ports, keep_hub_keys=True), print_settings=False)
+    stack = LocalStack(ports, keep_hub_keys=True, publish_state=True)
+    return _serve(stack, print_settings=False)
 
 
 def _parts(args: argparse.Namespace) -> int:
     ports = Ports(host=0, **FIXED_PORTS)
     stack = LocalStack(
-        ports, honour_settings=False, serve_functions=False, keep_hub_keys=True
+        ports,
+        honour_settings=False,
+        serve_functions=False,
+        keep_hub_keys=True,
+        publish_state=True,
     )
     return _serve(stack, print_settings=True)
 
@@ -101,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="serve the functions on the local stack")
-    run.add_argument("--port", type=int, default=7071, help="port of the function URLs")
+    run.add_argument(
+        "--port", type=_port, default=7071, help="port of the function URLs"
+    )
     run.set_defaults(handler=_run)
     commands.add_parser(
         "stack", help="start only Azurite, the hub stand-in and the issuer"

@@ -61,6 +61,9 @@ class LocalStack:
     serve_functions: bool = True
     # True keeps the stand-in's keys in HUB_KEYS_FILE across runs.
     keep_hub_keys: bool = False
+    # True records the parts in STATE_FILE for `make token` and the tests.
+    publish_state: bool = False
+    _owns_state: bool = False
     hub: HubStandIn | None = None
     issuer: LocalIssuer | None = None
     azurite: Azurite | None = None
@@ -80,7 +83,8 @@ class LocalStack:
                 self.host = FunctionsHost(REPO_ROOT, self.ports.host)
                 self.host.start()
                 self._exit.callback(self.host.stop)
-            self._write_state()
+            if self.publish_state:
+                self._write_state()
         except BaseException:
             self.stop()
             raise
@@ -89,7 +93,9 @@ class LocalStack:
     def stop(self) -> None:
         """Stop what was started, newest first; safe to call twice."""
         self._exit.close()
-        STATE_FILE.unlink(missing_ok=True)
+        if self._owns_state:
+            STATE_FILE.unlink(missing_ok=True)
+            self._owns_state = False
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -147,7 +153,15 @@ class LocalStack:
         logger.info("identity: local issuer at %s", self.issuer.issuer_url)
 
     def _write_state(self) -> None:
-        state: dict[str, Any] = {}
+        owner = _state_owner()
+        if owner is not None and owner != os.getpid():
+            logger.warning(
+                "%s belongs to the stack in process %d; make token keeps using it",
+                STATE_FILE,
+                owner,
+            )
+            return
+        state: dict[str, Any] = {"pid": os.getpid()}
         if self.host is not None:
             state["functions"] = self.host.base_url
         if self.issuer is not None:
@@ -156,6 +170,17 @@ class LocalStack:
             state["hub"] = self.hub.base_url
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_text(json.dumps(state, indent=2), encoding="utf-8")
+        self._owns_state = True
+
+
+def _state_owner() -> int | None:
+    """Return the process id that wrote STATE_FILE, if that process still runs."""
+    try:
+        pid = int(json.loads(STATE_FILE.read_text(encoding="utf-8"))["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid
 
 
 def _load_hub_keys() -> dict[str, str] | None:
@@ -199,7 +224,7 @@ def forget_clients() -> None:
 
 def read_state() -> dict[str, Any]:
     """Return what a running `make run` wrote, or raise with what to do."""
-    if not STATE_FILE.exists():
+    if _state_owner() is None:
         raise SystemExit("No local stack is running: start one with `make run`.")
     data: dict[str, Any] = json.loads(Path(STATE_FILE).read_text(encoding="utf-8"))
     return data
