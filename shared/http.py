@@ -8,6 +8,7 @@ in the `x-ms-error-code` header.
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import math
@@ -170,6 +171,11 @@ def read_json_object(req: func.HttpRequest) -> dict[str, Any]:
     _check_media_type(req)
     if not body.strip():
         raise InvalidRequestError("The request body is empty; send a JSON object.")
+    if body.startswith(codecs.BOM_UTF8):
+        raise InvalidRequestError(
+            "The request body starts with a byte order mark, which JSON senders "
+            "must not add (RFC 8259). Send the JSON without it."
+        )
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

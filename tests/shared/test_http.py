@@ -101,7 +101,6 @@ def test_read_json_object_rejects_bad_utf8(body: bytes) -> None:
         b"{'a': 1}",
         b'{"a": 1} {"b": 2}',
         b'{"a": undefined}',
-        b"\xef\xbb\xbf{}",
     ],
 )
 def test_read_json_object_rejects_invalid_json(body: bytes) -> None:
@@ -560,3 +559,9 @@ def test_request_in_progress_has_retry_after() -> None:
     assert response.status_code == 409
     assert response.headers["x-ms-error-code"] == "RequestInProgress"
     assert response.headers["Retry-After"] == "2"
+
+
+def test_read_json_object_rejects_byte_order_mark() -> None:
+    message = rejected_body(b"\xef\xbb\xbf{}").message
+
+    assert "byte order mark" in message
