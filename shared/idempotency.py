@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,8 +42,14 @@ from shared.tables import (
 logger = logging.getLogger(__name__)
 
 RECORD_TTL = timedelta(hours=24)
+# A record's life: pending (reserved) -> stored (payload written, push under
+# way) -> pushed or push_failed. A retry after push_failed moves it back to
+# stored. Every move is conditional on the record's ETag, so of two requests
+# racing for one record only one moves it.
 STATE_PENDING = "pending"
+STATE_STORED = "stored"
 FINAL_STATES = ("pushed", "push_failed")
+STATES = (STATE_PENDING, STATE_STORED, *FINAL_STATES)
 # 1 to 255 printable ASCII characters, without spaces.
 _KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
 # How often reserve() retries after a concurrent reserve or an expired record.
@@ -55,7 +61,8 @@ class IdempotencyRecord:
     """A stored send: the request's body hash, its notification and its response.
 
     `is_new` is True only for the reserve() call that created the record.
-    `response` is None until complete() stores it.
+    `response` is None until complete() stores it. `updated_at` is the time of
+    the last move between states; `etag` guards the next move.
     """
 
     sender_key: str
@@ -67,6 +74,8 @@ class IdempotencyRecord:
     created_at: datetime
     expires_at: datetime
     is_new: bool
+    updated_at: datetime | None = None
+    etag: str | None = None
 
 
 def validate_idempotency_key(text: str) -> str:
@@ -127,10 +136,12 @@ class IdempotencyStore:
             created_at=reserved_at,
             expires_at=reserved_at + RECORD_TTL,
             is_new=True,
+            updated_at=reserved_at,
         )
         for _ in range(MAX_RESERVE_ATTEMPTS):
-            if self._try_create(record):
-                return record
+            etag = self._try_create(record)
+            if etag is not None:
+                return replace(record, etag=etag)
             stored = self._get(sender_key, key_hash)
             if stored is None or self._remove_if_expired(stored, reserved_at):
                 continue
@@ -142,22 +153,62 @@ class IdempotencyStore:
 
     def complete(
         self, record: IdempotencyRecord, *, state: str, response: dict[str, Any]
-    ) -> None:
-        """Store a send's final state ("pushed" or "push_failed") and response."""
+    ) -> IdempotencyRecord | None:
+        """Store a send's final state ("pushed" or "push_failed") and response.
+
+        Returns None, changing nothing, if another request moved the record
+        since `record` was read.
+        """
         if state not in FINAL_STATES:
             raise ValueError(
                 f"state must be one of {', '.join(FINAL_STATES)}, not {state!r}"
             )
-        response_text = dump_json(response, "response")
-        check_property_size(response_text, "response")
-        changes = {
+        return self.advance(record, state=state, response=response)
+
+    def advance(
+        self,
+        record: IdempotencyRecord,
+        *,
+        state: str,
+        response: dict[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> IdempotencyRecord | None:
+        """Move the record to `state` if nobody changed it since it was read.
+
+        Returns the moved record with its new ETag, or None if another request
+        moved or removed it first.
+        """
+        if state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
+        moved_at = as_utc(now) if now else utc_now()
+        changes: dict[str, Any] = {
             "PartitionKey": record.sender_key,
             "RowKey": record.key_hash,
             "State": state,
-            "Response": response_text,
+            "UpdatedAt": moved_at,
         }
+        if response is not None:
+            response_text = dump_json(response, "response")
+            check_property_size(response_text, "response")
+            changes["Response"] = response_text
         with storage_errors("idempotency record update", self.table.table_name):
-            self.table.update_entity(changes, mode=UpdateMode.MERGE)
+            try:
+                metadata = self.table.update_entity(
+                    changes,
+                    mode=UpdateMode.MERGE,
+                    etag=record.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                return None
+        return replace(
+            record,
+            state=state,
+            response=response if response is not None else record.response,
+            updated_at=moved_at,
+            etag=metadata.get("etag"),
+            is_new=False,
+        )
 
     def abandon(self, record: IdempotencyRecord) -> None:
         """Delete a record whose request failed before its notification was stored.
@@ -180,7 +231,8 @@ class IdempotencyStore:
         )
         return deleted
 
-    def _try_create(self, record: IdempotencyRecord) -> bool:
+    def _try_create(self, record: IdempotencyRecord) -> str | None:
+        """Create the record's row; return its ETag, or None if the key is taken."""
         entity = {
             "PartitionKey": record.sender_key,
             "RowKey": record.key_hash,
@@ -189,13 +241,14 @@ class IdempotencyStore:
             "State": record.state,
             "CreatedAt": record.created_at,
             "ExpiresAt": record.expires_at,
+            "UpdatedAt": record.updated_at,
         }
         with storage_errors("idempotency reserve", self.table.table_name):
             try:
-                self.table.create_entity(entity)
+                metadata = self.table.create_entity(entity)
             except ResourceExistsError:
-                return False
-        return True
+                return None
+        return str(metadata["etag"])
 
     def _get(self, sender_key: str, key_hash: str) -> TableEntity | None:
         with storage_errors("idempotency record read", self.table.table_name):
@@ -244,4 +297,6 @@ def _record(entity: TableEntity) -> IdempotencyRecord:
         created_at=as_utc(entity["CreatedAt"]),
         expires_at=as_utc(entity["ExpiresAt"]),
         is_new=False,
+        updated_at=as_utc(entity.get("UpdatedAt") or entity["CreatedAt"]),
+        etag=entity.metadata["etag"],
     )

@@ -29,7 +29,7 @@ from shared.errors import (
     UpstreamTransientError,
     quoted,
 )
-from shared.idempotency import STATE_PENDING, validate_idempotency_key
+from shared.idempotency import STATE_PENDING, STATE_STORED, validate_idempotency_key
 from shared.identity import Principal, require_sender, user_key
 from shared.registration import user_tag
 from shared.settings import NotificationSettings
@@ -215,22 +215,28 @@ class Sender:
         record = self.idempotency.reserve(
             principal.user_key, idempotency_key, body_hash(body), notification_id
         )
-        if record.is_new:
-            notification = self._store_reserved(
-                principal, request, recipient_key, record
-            )
-            return self._push(notification, record=record)
+        if not record.is_new:
+            return self._repeat(principal, request, recipient_key, record)
+        notification = self._store_reserved(principal, request, recipient_key, record)
+        stored = self.idempotency.advance(record, state=STATE_STORED)
+        if stored is None:
+            raise _in_progress()
+        return self._push(notification, record=stored)
+
+    def _repeat(
+        self,
+        principal: Principal,
+        request: SendRequest,
+        recipient_key: str,
+        record: Any,
+    ) -> SendResult:
+        """Answer a repeat of a key: replay, wait, or take over a failed send."""
         if record.state == "pushed" and record.response:
-            stored = record.response
-            return SendResult(
-                stored["status"], stored["body"], stored.get("headers", {})
-            )
-        if record.state == STATE_PENDING and not self._pending_expired(record):
-            raise RequestInProgressError(
-                "A request with this Idempotency-Key is still being processed. "
-                "Retry after the Retry-After delay.",
-                retry_after=IN_PROGRESS_RETRY_AFTER,
-            )
+            first = record.response
+            return SendResult(first["status"], first["body"], first.get("headers", {}))
+        if record.state in (STATE_PENDING, STATE_STORED) and not self._stale(record):
+            raise _in_progress()
+        # The earlier push failed, or its request died: take the record over.
         try:
             notification = self.notifications.get(recipient_key, record.notification_id)
         except NotFoundError:
@@ -239,11 +245,23 @@ class Sender:
                     "The notification of this Idempotency-Key was already read or has "
                     "expired. Send it again with a new key."
                 ) from None
-            # The first request died before storing it: store it now.
+            notification = None
+        claimed = self.idempotency.advance(record, state=STATE_STORED)
+        if claimed is None:
+            raise _in_progress()
+        if notification is None:
+            # NOTE: "pending" with no notification means the first request died
+            # before storing it, or within the moment between storing it and
+            # moving the record on. Only in that second, rare case could a
+            # read-once payload that was already read be stored again.
             notification = self._store(
                 principal, request, recipient_key, record.notification_id
             )
-        return self._push(notification, record=record)
+        return self._push(notification, record=claimed)
+
+    def _stale(self, record: Any) -> bool:
+        moved_at = record.updated_at or record.created_at
+        return bool(datetime.now(UTC) - moved_at > PENDING_GRACE)
 
     def _store_reserved(
         self,
@@ -267,9 +285,6 @@ class Sender:
                     exc.message,
                 )
             raise
-
-    def _pending_expired(self, record: Any) -> bool:
-        return bool(datetime.now(UTC) - record.created_at > PENDING_GRACE)
 
     def _store(
         self,
@@ -332,12 +347,20 @@ class Sender:
     def _complete(self, record: Any, state: str, response: dict[str, Any]) -> None:
         """Store the response for repeats of the key; failing to is logged."""
         try:
-            self.idempotency.complete(record, state=state, response=response)
-        except (NotFoundError, UpstreamError) as exc:
+            completed = self.idempotency.complete(
+                record, state=state, response=response
+            )
+        except UpstreamError as exc:
             logger.warning(
                 "idempotency record not completed notification=%s: %s",
                 record.notification_id,
                 exc.message,
+            )
+            return
+        if completed is None:
+            logger.warning(
+                "idempotency record of notification=%s was taken over meanwhile",
+                record.notification_id,
             )
 
     def _push_failed(
@@ -382,6 +405,14 @@ class Sender:
             "readOnce": notification.read_once,
             "push": outcome,
         }
+
+
+def _in_progress() -> RequestInProgressError:
+    return RequestInProgressError(
+        "A request with this Idempotency-Key is still being processed. "
+        "Retry after the Retry-After delay.",
+        retry_after=IN_PROGRESS_RETRY_AFTER,
+    )
 
 
 def _push_error(exc: UpstreamError, transient: bool) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,7 @@ import pytest
 from devstack.hubstandin import HubStandIn
 from shared.errors import (
     ConflictError,
+    NotFoundError,
     PayloadTooLargeError,
     RequestInProgressError,
     UpstreamError,
@@ -149,3 +151,56 @@ def test_read_before_outcome_still_201(
     assert repeat.body == result.body
     sends = [request for request in hub.requests if request[0] == "POST"]
     assert len(sends) == 1
+
+
+def test_concurrent_retries_push_once(
+    sender: Sender, stores: Stores, hub: HubStandIn
+) -> None:
+    """Two retries racing after a failed push: one pushes, the other waits."""
+    hub.fail_next(status=400, kind="send")
+    failed = sender.send(SENDER, BODY, "race-1")
+    assert failed.status == 502
+    hub.delay_next(seconds=1.0, kind="send")
+    outcomes: list[object] = []
+
+    def retry() -> None:
+        try:
+            outcomes.append(sender.send(SENDER, BODY, "race-1").status)
+        except RequestInProgressError as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=retry) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes, key=str) == [201, "RequestInProgress"]
+    accepted = [r for r in hub.requests if r[0] == "POST" and r[2] == 201]
+    assert len(accepted) == 1
+
+
+def test_stale_stored_record_never_restores(sender: Sender, stores: Stores) -> None:
+    """A payload stored, pushed and read before the request died stays gone."""
+    body = {"recipient": "alice", "payload": {"otp": "1234"}, "readOnce": True}
+    long_ago = datetime.now(UTC) - PENDING_GRACE - timedelta(seconds=5)
+    record = stores.idempotency.reserve(
+        SENDER.user_key, "died-1", body_hash(body), "ef" * 16, now=long_ago
+    )
+    stores.notifications.create(
+        user_key("alice"),
+        body["payload"],
+        sender=SENDER.user_key,
+        alert="x",
+        ttl_seconds=600,
+        read_once=True,
+        notification_id=record.notification_id,
+    )
+    stores.idempotency.advance(record, state="stored", now=long_ago)
+    stores.notifications.read(user_key("alice"), record.notification_id)
+
+    with pytest.raises(ConflictError, match="already read or has expired"):
+        sender.send(SENDER, body, "died-1")
+
+    with pytest.raises(NotFoundError):
+        stores.notifications.get(user_key("alice"), record.notification_id)
