@@ -172,7 +172,13 @@ class NotificationStore:
         for _ in range(MAX_MARK_READ_ATTEMPTS):
             notification = self.get(user_key, notification_id, now=read_at)
             if notification.read_once:
-                return self._consume(notification, read_at)
+                # A failed condition means the row changed (another reader, or
+                # the sender storing its push outcome): read it again, so that
+                # only a reader who finds the row gone gets NotFoundError.
+                consumed = self._consume(notification, read_at)
+                if consumed is not None:
+                    return consumed
+                continue
             if notification.read_at is not None:
                 return notification
             marked = self._mark_read(notification, read_at)
@@ -180,7 +186,7 @@ class NotificationStore:
                 return marked
         raise ConflictError(
             f"Notification {notification_id} changed during each of "
-            f"{MAX_MARK_READ_ATTEMPTS} attempts to mark it read. Retry the request."
+            f"{MAX_MARK_READ_ATTEMPTS} attempts to read it. Retry the request."
         )
 
     def list(
@@ -280,7 +286,9 @@ class NotificationStore:
         logger.info("Stored notification %s", notification.id)
         return replace(notification, etag=results[0].get("etag"))
 
-    def _consume(self, notification: Notification, read_at: datetime) -> Notification:
+    def _consume(
+        self, notification: Notification, read_at: datetime
+    ) -> Notification | None:
         operations = [
             _conditional(
                 "delete", _keys(notification.user_key, notification.id), notification
@@ -288,7 +296,7 @@ class NotificationStore:
             ("delete", _keys(notification.user_key, index_key_of(notification))),
         ]
         if not self._submit(operations, "read-once delete"):
-            raise NotFoundError(NOT_FOUND_MESSAGE)
+            return None
         logger.info("Consumed read-once notification %s", notification.id)
         return replace(notification, read_at=read_at, etag=None)
 

@@ -147,6 +147,32 @@ def test_read_once_is_consumed(stores: Stores) -> None:
     assert stores.notifications.list(USER, now=T0) == ([], None)
 
 
+def test_read_once_survives_outcome_write(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sender storing its push outcome mid-read must not hide the payload."""
+    created = create(stores.notifications, read_once=True)
+    store = stores.notifications
+    real_get = store.get
+    changed: list[bool] = []
+
+    def get_then_record_outcome(user_key: str, notification_id: str, **kwargs):
+        notification = real_get(user_key, notification_id, **kwargs)
+        if not changed:
+            changed.append(True)
+            store.record_push_outcome(user_key, notification_id, {"status": "sent"})
+        return notification
+
+    monkeypatch.setattr(store, "get", get_then_record_outcome)
+
+    read = store.read(USER, created.id, now=T0)
+
+    assert changed == [True]
+    assert read.payload == {"code": "123456"}
+    with pytest.raises(NotFoundError):
+        real_get(USER, created.id, now=T0)
+
+
 def test_read_once_race_has_one_winner(stores: Stores) -> None:
     for _ in range(3):
         created = create(stores.notifications, {"secret": "s"}, read_once=True)
