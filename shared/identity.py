@@ -224,7 +224,10 @@ def _read_client_principal(
     user_ids = [value for kind, value in claims if kind in user_types and value]
     if not user_ids:
         raise _rejected("the client principal has no %r claim", user_claim)
-    role_types = {*ROLE_CLAIM_TYPES, document.get("role_typ")}
+    role_type = document.get("role_typ")
+    if role_type is not None and not isinstance(role_type, str):
+        raise _rejected("the client principal's role_typ is not a string")
+    role_types = {*ROLE_CLAIM_TYPES, role_type}
     roles = {value for kind, value in claims if kind in role_types}
     for kind, value in claims:
         if kind in SCOPE_CLAIM_TYPES:

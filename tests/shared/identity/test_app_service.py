@@ -142,6 +142,14 @@ def test_bearer_token_ignored_in_app_service_mode() -> None:
             },
             id="malformed-claims",
         ),
+        pytest.param(
+            {
+                "X-MS-CLIENT-PRINCIPAL": encode_principal(
+                    {"claims": [{"typ": NAME_ID, "val": "a"}], "role_typ": ["r"]}
+                )
+            },
+            id="role-type-not-string",
+        ),
     ],
 )
 def test_bad_principal_rejected(headers: dict[str, str]) -> None:
