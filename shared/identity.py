@@ -61,6 +61,8 @@ JWKS_TIMEOUT_SECONDS = (3.0, 10.0)
 # Keys older than this are fetched again, so a key the issuer withdrew stops
 # validating within a day even if no token names an unknown key.
 JWKS_MAX_AGE_SECONDS = 24 * 3600.0
+# Before any fetch has succeeded, fetches start at most this often.
+FIRST_FETCH_SPACING_SECONDS = 5.0
 
 KEYS_UNAVAILABLE = (
     "The identity provider's signing keys are unavailable, so the bearer token "
@@ -281,9 +283,10 @@ class TokenValidator:
     OpenID discovery document when that setting is empty. A token that names
     an unknown key id triggers one JWKS fetch, unless the last fetch started
     less than `settings.jwks_min_refetch_seconds` ago. Until a first fetch
-    succeeds, every validation tries again. `clock` returns Unix seconds and
-    drives the expiry checks and that rate limit. One instance serves many
-    threads, and a fetch blocks the other validations until it ends.
+    succeeds, fetches start at most every FIRST_FETCH_SPACING_SECONDS. `clock`
+    returns Unix seconds and drives the expiry checks and both rate limits. One
+    instance serves many threads, and a fetch blocks the other validations
+    until it ends.
     """
 
     def __init__(
@@ -362,7 +365,7 @@ class TokenValidator:
         A failed refresh of old keys keeps them in use and logs a warning.
         """
         if self._fetched_at is None:
-            self._fetch_keys()
+            self._first_fetch()
             return
         age = self._clock() - self._fetched_at
         if age < JWKS_MAX_AGE_SECONDS or not self._may_refetch():
@@ -371,6 +374,19 @@ class TokenValidator:
             self._fetch_keys()
         except UpstreamTransientError:
             logger.warning("Keeping signing keys fetched %.0f seconds ago", age)
+
+    def _first_fetch(self) -> None:
+        """Fetch the first keys, at most once per FIRST_FETCH_SPACING_SECONDS.
+
+        While the identity provider is down at start, each request would
+        otherwise make its own fetch and queue behind the lock for up to the
+        full timeout; inside the spacing it gets a 503 with Retry-After at once.
+        """
+        if self._attempted_at is not None:
+            wait = FIRST_FETCH_SPACING_SECONDS - (self._clock() - self._attempted_at)
+            if wait > 0:
+                raise UpstreamTransientError(KEYS_UNAVAILABLE, retry_after=wait)
+        self._fetch_keys()
 
     def _may_refetch(self) -> bool:
         if self._attempted_at is None:

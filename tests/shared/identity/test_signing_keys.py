@@ -12,6 +12,7 @@ from typing import Any
 
 import jwt
 import pytest
+import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
@@ -21,7 +22,12 @@ from shared.errors import (
     UnauthenticatedError,
     UpstreamTransientError,
 )
-from shared.identity import JWKS_MAX_AGE_SECONDS, KEYS_UNAVAILABLE, TokenValidator
+from shared.identity import (
+    FIRST_FETCH_SPACING_SECONDS,
+    JWKS_MAX_AGE_SECONDS,
+    KEYS_UNAVAILABLE,
+    TokenValidator,
+)
 from shared.settings import AuthSettings, load_auth_settings
 
 
@@ -313,3 +319,38 @@ def test_symmetric_algorithm_setting_rejected(
 
     with pytest.raises(ConfigurationError):
         TokenValidator(settings)
+
+
+class CountingSession(requests.Session):
+    """A real session that counts its GET requests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+
+    def get(self, url: Any, **kwargs: Any) -> requests.Response:
+        self.gets += 1
+        return super().get(url, **kwargs)
+
+
+def test_failed_first_fetch_is_spaced(issuer: LocalIssuer) -> None:
+    """While no keys were ever fetched, a failed fetch is not retried at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_url = f"http://127.0.0.1:{probe.getsockname()[1]}/keys"
+    session = CountingSession()
+    clock = FakeClock()
+    settings = settings_with_jwks_url(issuer, closed_url)
+    validator = TokenValidator(settings, session=session, clock=clock)
+    token = issuer.mint_user("alice")
+    with pytest.raises(UpstreamTransientError):
+        validator.validate(token)
+
+    with pytest.raises(UpstreamTransientError) as caught:
+        validator.validate(token)
+    clock.now += FIRST_FETCH_SPACING_SECONDS
+    with pytest.raises(UpstreamTransientError):
+        validator.validate(token)
+
+    assert caught.value.retry_after == pytest.approx(FIRST_FETCH_SPACING_SECONDS)
+    assert session.gets == 2
