@@ -65,6 +65,8 @@ API_VERSION = "2020-06"
 # jittered down to as little as half, unless the hub sends Retry-After.
 FIRST_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 8.0
+# The shortest read timeout a retry gets when little of the budget is left.
+MIN_RETRY_READ_TIMEOUT_SECONDS = 1.0
 
 # NOTE: the exact rules for hub names are assumed here. The check exists to
 # reject names that would change the request path.
@@ -235,9 +237,16 @@ class NotificationHubClient:
         """Send one request with retries, returning the response and attempt count."""
         started = self._clock()
         attempt = 1
+        read_timeout = self._settings.read_timeout_seconds
         while True:
             result = self._attempt(
-                method, path, body, headers or {}, query or {}, attempt, missing_ok
+                method,
+                path,
+                body,
+                headers or {},
+                query or {},
+                (attempt, read_timeout),
+                missing_ok,
             )
             if isinstance(result, requests.Response):
                 return result, attempt
@@ -252,6 +261,13 @@ class NotificationHubClient:
             )
             self._sleep(delay)
             attempt += 1
+            # A retry may wait only for what is left of the budget, so the
+            # whole call ends close to retry_budget_seconds after it started.
+            remaining = self._settings.retry_budget_seconds - (self._clock() - started)
+            read_timeout = max(
+                MIN_RETRY_READ_TIMEOUT_SECONDS,
+                min(self._settings.read_timeout_seconds, remaining),
+            )
 
     def _attempt(
         self,
@@ -260,10 +276,14 @@ class NotificationHubClient:
         body: bytes | None,
         headers: Mapping[str, str],
         query: Mapping[str, str],
-        attempt: int,
+        attempt_and_timeout: tuple[int, float],
         missing_ok: bool,
     ) -> requests.Response | HubError:
-        """Send one attempt, returning the successful response or the hub's error."""
+        """Send one attempt, returning the successful response or the hub's error.
+
+        `attempt_and_timeout` is the 1-based attempt number and its read timeout.
+        """
+        attempt, read_timeout = attempt_and_timeout
         request_headers = {
             **headers,
             "Authorization": self._tokens.authorization(),
@@ -271,7 +291,9 @@ class NotificationHubClient:
         }
         params = {"api-version": API_VERSION, **query}
         try:
-            response = self._request(method, path, body, request_headers, params)
+            response = self._request(
+                method, path, body, request_headers, params, read_timeout
+            )
         except HubTransientError as failure:
             self._log_attempt(method, path, f"no response ({failure.message})", attempt)
             return failure
@@ -286,6 +308,7 @@ class NotificationHubClient:
         body: bytes | None,
         headers: Mapping[str, str],
         params: Mapping[str, str],
+        read_timeout: float,
     ) -> requests.Response:
         """Send one HTTP request, translating requests errors (the only place)."""
         try:
@@ -295,10 +318,7 @@ class NotificationHubClient:
                 params=params,
                 data=body,
                 headers=headers,
-                timeout=(
-                    self._settings.connect_timeout_seconds,
-                    self._settings.read_timeout_seconds,
-                ),
+                timeout=(self._settings.connect_timeout_seconds, read_timeout),
                 allow_redirects=False,
             )
         except requests.Timeout as exc:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import email.utils
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+import requests
 
 from shared.errors import HubPermanentError, HubTransientError, NotFoundError
 from shared.hub import (
     FIRST_BACKOFF_SECONDS,
     MAX_BACKOFF_SECONDS,
+    MIN_RETRY_READ_TIMEOUT_SECONDS,
     NotificationHubClient,
     backoff_delay,
 )
@@ -350,3 +353,43 @@ class TestNoResponse:
 
         with pytest.raises(HubTransientError, match="ContentDecodingError"):
             send(make_client(max_attempts=1))
+
+
+class TimeoutRecordingSession(requests.Session):
+    """A real session that records the timeout of each request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[object] = []
+
+    def request(self, method: Any, url: Any, **kwargs: Any) -> requests.Response:
+        self.timeouts.append(kwargs.get("timeout"))
+        return super().request(method, url, **kwargs)
+
+
+def test_retry_read_timeout_fits_budget(
+    scripted: ScriptedServer, fake_time: FakeTime
+) -> None:
+    """A retry waits for a response only as long as the budget has left."""
+    scripted.queue(
+        Reply(status=503, headers={"Retry-After": "5"}),
+        Reply(status=503, headers={"Retry-After": "2"}),
+        Reply(status=201),
+    )
+    session = TimeoutRecordingSession()
+    settings = hub_settings_for(
+        scripted.base_url,
+        retry_budget_seconds=8.0,
+        read_timeout_seconds=15.0,
+        max_attempts=3,
+    )
+    client = NotificationHubClient(
+        settings, session=session, clock=fake_time.clock, sleep=fake_time.sleep
+    )
+
+    result = send(client)
+    client.close()
+
+    assert result.attempts == 3
+    read_timeouts = [timeout[1] for timeout in session.timeouts]
+    assert read_timeouts == [15.0, 3.0, MIN_RETRY_READ_TIMEOUT_SECONDS]
