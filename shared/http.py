@@ -41,6 +41,15 @@ JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 # Responses carry payloads and tokens' results: no cache may keep them.
 COMMON_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 INTERNAL_ERROR_MESSAGE = "The server failed to process the request. Try again later."
+# Upstream failures name hub paths, tables and settings: the operator reads
+# them in the log, and callers get these instead.
+UPSTREAM_PERMANENT_MESSAGE = (
+    "A service this API depends on rejected the request. The operator can find "
+    "the cause in the log."
+)
+UPSTREAM_TRANSIENT_MESSAGE = (
+    "A service this API depends on is busy or unreachable. Retry later."
+)
 
 
 class Invocation:
@@ -82,6 +91,8 @@ def run(operation: str, context: Any, handler: Handler) -> func.HttpResponse:
         invocation.note(error=exc.code)
         if isinstance(exc, ConfigurationError):
             logger.error("invocation=%s %s", invocation_id, exc.message)
+        elif isinstance(exc, UpstreamError):
+            logger.warning("invocation=%s %s", invocation_id, exc.message)
         response = error_response(exc)
     except Exception:
         logger.error(
@@ -126,7 +137,14 @@ def error_response(exc: SecurePushError) -> func.HttpResponse:
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     target = exc.field if isinstance(exc, InvalidRequestError) else None
-    return _error_body(exc.status, exc.code, exc.message, headers, target)
+    message = exc.message
+    if isinstance(exc, UpstreamError):
+        message = (
+            UPSTREAM_PERMANENT_MESSAGE
+            if exc.status == 502
+            else UPSTREAM_TRANSIENT_MESSAGE
+        )
+    return _error_body(exc.status, exc.code, message, headers, target)
 
 
 def _error_body(

@@ -230,6 +230,8 @@ def test_register_when_hub_rejects_is_bad_gateway(api: Api, hub: HubStandIn) -> 
 
     assert response.status == 502
     assert response.error_code == "UpstreamFailed"
+    assert "securepush" not in response.error_message
+    assert "NOTIFICATION_HUB" not in response.error_message
 
 
 def test_installation_ids_ignore_case(api: Api, hub: HubStandIn) -> None:

@@ -32,6 +32,8 @@ from shared.errors import (
 from shared.http import (
     INTERNAL_ERROR_MESSAGE,
     MAX_BODY_BYTES,
+    UPSTREAM_PERMANENT_MESSAGE,
+    UPSTREAM_TRANSIENT_MESSAGE,
     Invocation,
     error_response,
     header,
@@ -247,7 +249,14 @@ def test_error_response_status_and_code(
 
     assert response.status_code == status
     assert body["error"]["code"] == code
-    assert body["error"]["message"] == error.message
+    if isinstance(error, UpstreamError):
+        assert body["error"]["message"] in (
+            UPSTREAM_PERMANENT_MESSAGE,
+            UPSTREAM_TRANSIENT_MESSAGE,
+        )
+        assert error.message not in body["error"]["message"]
+    else:
+        assert body["error"]["message"] == error.message
     assert response.headers["x-ms-error-code"] == code
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
