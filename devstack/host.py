@@ -43,6 +43,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # The real host accepts up to 100 MB; this host stops far earlier, because it
 # reads the whole body into memory and the app rejects anything over 1 MiB.
 MAX_BODY_BYTES = 8 * 1024 * 1024
+# A chunk-size line: hex digits only (RFC 9112), at most 16 of them.
+CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+MAX_CHUNK_LINE_BYTES = 1024
 # Route constraints the host understands; others match any one path segment.
 CONSTRAINT_PATTERNS = {
     "int": r"-?\d+",
@@ -162,6 +165,9 @@ def load_local_settings(root: Path) -> None:
 
 class _QuietServer(ThreadingHTTPServer):
     """A server that logs a client hanging up as one line, not a traceback."""
+
+    # socketserver's default backlog of 5 drops connections under a burst.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
@@ -288,6 +294,12 @@ def _handler_for(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
 
         def _read_body(self) -> bytes | None:
             encoding = self.headers.get("Transfer-Encoding", "").strip().lower()
+            if encoding and self.headers.get("Content-Length") is not None:
+                # RFC 9112 section 6.1: both headers together are a smuggling risk.
+                self._reject_body(
+                    400, "Send Transfer-Encoding or Content-Length, not both."
+                )
+                return None
             if encoding == "chunked":
                 return self._read_chunked()
             if encoding:
@@ -295,12 +307,16 @@ def _handler_for(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
                     501, f"Transfer-Encoding {encoding} is not supported."
                 )
                 return None
-            lengths = set(self.headers.get_all("Content-Length") or ["0"])
+            values = self.headers.get_all("Content-Length") or ["0"]
+            lengths = set(values)
             text = lengths.pop().strip() if len(lengths) == 1 else ""
             # RFC 9112: a length that is not one non-negative integer is a 400,
             # because the end of the body, and of the next request, is unknown.
             if not text.isascii() or not text.isdigit():
-                self._reject_body(400, "Content-Length must be one whole number.")
+                shown = ", ".join(values)[:40]
+                self._reject_body(
+                    400, f"Content-Length must be one whole number, not {shown!r}."
+                )
                 return None
             length = int(text)
             if length > MAX_BODY_BYTES:
@@ -312,19 +328,22 @@ def _handler_for(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
             """Read a chunked body, as the real host does, up to MAX_BODY_BYTES."""
             body = bytearray()
             while True:
-                size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
-                try:
-                    size = int(size_line, 16)
-                except ValueError:
-                    self._reject_body(400, "A chunk size is not a hexadecimal number.")
+                line = self.rfile.readline(MAX_CHUNK_LINE_BYTES + 1)
+                size_text = line.split(b";", 1)[0].strip()
+                if not CHUNK_SIZE.fullmatch(size_text):
+                    shown = size_text[:20].decode("latin-1")
+                    self._reject_body(400, f"Chunk size {shown!r} is not hexadecimal.")
                     return None
+                size = int(size_text, 16)
                 if size == 0:
                     break
                 if len(body) + size > MAX_BODY_BYTES:
                     self._reject_body(413, f"The body is over {MAX_BODY_BYTES} bytes.")
                     return None
                 body += self.rfile.read(size)
-                self.rfile.readline(8)
+                if self.rfile.read(2) != b"\r\n":
+                    self._reject_body(400, "A chunk is longer than its size says.")
+                    return None
             while self.rfile.readline(8192).strip():
                 pass  # Trailer fields carry nothing the functions read.
             return bytes(body)
@@ -336,7 +355,9 @@ def _handler_for(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
 
         def _route(self, body: bytes) -> int:
             parts = urlsplit(self.path)
-            admin = re.fullmatch(r"/admin/functions/(?P<name>[^/]+)", parts.path)
+            admin = re.fullmatch(
+                r"/admin/functions/(?P<name>[^/]+)", parts.path, re.IGNORECASE
+            )
             if admin and self.command == "POST":
                 return self._run_admin(admin["name"])
             found = host.match(self.command, parts.path)

@@ -456,7 +456,7 @@ def test_host_bad_content_length_400(
         connection.close()
 
     assert response.status == 400
-    assert body == b"Content-Length must be one whole number."
+    assert body.startswith(b"Content-Length must be one whole number, not ")
     assert response.getheader("Connection") == "close"
 
 
@@ -593,3 +593,47 @@ def test_load_local_settings_without_file(
     load_local_settings(tmp_path)
 
     assert name not in os.environ
+
+
+@pytest.mark.parametrize(
+    "chunked_body",
+    [
+        b"-1\r\n{}\r\n0\r\n\r\n",
+        b"0x2\r\n{}\r\n0\r\n\r\n",
+        b"+2\r\n{}\r\n0\r\n\r\n",
+        b"0" * 1100 + b"2\r\n{}\r\n0\r\n\r\n",
+        b"1\r\n{}\r\n0\r\n\r\n",
+    ],
+    ids=["negative", "0x-prefix", "plus-sign", "long-size-line", "data-overruns"],
+)
+def test_host_rejects_bad_chunks(echo_host: FunctionsHost, chunked_body: bytes) -> None:
+    connection = connect(echo_host)
+    try:
+        connection.putrequest("POST", "/v1/echo")
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        connection.send(chunked_body)
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+
+    assert response.status == 400
+    assert response.getheader("Connection") == "close"
+
+
+def test_host_rejects_both_length_headers(echo_host: FunctionsHost) -> None:
+    connection = connect(echo_host)
+    try:
+        connection.putrequest("POST", "/v1/echo")
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.putheader("Content-Length", "7")
+        connection.endheaders()
+        connection.send(b"2\r\n{}\r\n0\r\n\r\n")
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+
+    assert response.status == 400
+    assert b"not both" in body
