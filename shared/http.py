@@ -212,10 +212,17 @@ def _check_media_type(req: func.HttpRequest) -> None:
 
     A missing Content-Type is accepted, because many HTTP clients omit it.
     """
-    declared = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    content_type = (req.headers.get("Content-Type") or "").lower()
+    declared, _, parameters = (part.strip() for part in content_type.partition(";"))
     if declared and declared != "application/json" and not declared.endswith("+json"):
         raise UnsupportedMediaTypeError(
             f"Content-Type {quoted(declared)} is not supported. Send application/json.",
+            field="Content-Type",
+        )
+    charset = _charset(parameters)
+    if charset not in (None, "utf-8", "utf8"):
+        raise UnsupportedMediaTypeError(
+            f"Charset {quoted(charset)} is not supported. Send UTF-8 JSON.",
             field="Content-Type",
         )
     encoding = (req.headers.get("Content-Encoding") or "identity").strip().lower()
@@ -225,6 +232,15 @@ def _check_media_type(req: func.HttpRequest) -> None:
             "uncompressed.",
             field="Content-Encoding",
         )
+
+
+def _charset(parameters: str) -> str | None:
+    """Return the charset parameter of a Content-Type, without quotes."""
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip() == "charset":
+            return value.strip().strip('"')
+    return None
 
 
 def _reject_lone_surrogates(body: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
-from shared.errors import ConflictError, InvalidRequestError
+from shared.errors import ConflictError, InvalidRequestError, quoted
 from shared.settings import StorageSettings
 from shared.tables import (
     as_utc,
@@ -82,8 +82,9 @@ def validate_idempotency_key(text: str) -> str:
     """Return the key unchanged if it is 1 to 255 printable ASCII characters."""
     if not isinstance(text, str) or not _KEY_PATTERN.fullmatch(text):
         raise InvalidRequestError(
-            "The Idempotency-Key header is invalid: use 1 to 255 printable ASCII "
-            "characters without spaces.",
+            f"The Idempotency-Key header {quoted(text)} is invalid: use 1 to 255 "
+            "printable ASCII characters without spaces (a repeated header counts "
+            "as one value joined by a comma and a space).",
             field="Idempotency-Key",
         )
     return text

@@ -11,13 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared.errors import InvalidRequestError
+from shared.errors import InvalidRequestError, quoted
 
 PLATFORMS = ("apns", "fcmv1", "wns", "browser")
 
@@ -60,8 +61,9 @@ def channel_hint(value: str | dict[str, str]) -> str:
 def parse_platform(value: Any) -> str:
     """Check the `platform` field and return it in lowercase."""
     if not isinstance(value, str) or value.strip().lower() not in PLATFORMS:
+        shown = "missing" if value is None else f"not {quoted(json.dumps(value))}"
         raise InvalidRequestError(
-            f"Field 'platform' must be one of {', '.join(PLATFORMS)}.",
+            f"Field 'platform' must be one of {', '.join(PLATFORMS)}; it is {shown}.",
             field="platform",
         )
     return value.strip().lower()

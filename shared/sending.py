@@ -96,14 +96,21 @@ def parse_send(body: dict[str, Any], settings: NotificationSettings) -> SendRequ
 
 def _parse_recipient(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
+        shown = "missing" if value is None else f"not {_json_text(value)}"
         raise InvalidRequestError(
-            "Field 'recipient' must be the recipient's user id as a non-empty string.",
+            "Field 'recipient' must be the recipient's user id as a non-empty "
+            f"string; it is {shown}.",
             field="recipient",
         )
-    if len(value) > MAX_RECIPIENT_LENGTH or _has_control_characters(value):
+    if len(value) > MAX_RECIPIENT_LENGTH:
         raise InvalidRequestError(
-            f"Field 'recipient' must be at most {MAX_RECIPIENT_LENGTH} characters "
-            "with no control characters.",
+            f"Field 'recipient' is {len(value)} characters; the limit is "
+            f"{MAX_RECIPIENT_LENGTH}.",
+            field="recipient",
+        )
+    if _has_control_characters(value):
+        raise InvalidRequestError(
+            f"Field 'recipient' contains a control character: {quoted(value)}.",
             field="recipient",
         )
     return value
@@ -382,7 +389,7 @@ class Sender:
         )
         self._record_outcome(notification, outcome)
         body = self._body(notification, outcome)
-        body["error"] = _push_error(exc, transient)
+        body["error"] = _push_error(exc, transient, has_key=record is not None)
         headers = {"x-ms-error-code": body["error"]["code"]}
         retry_after = (
             exc.retry_after if isinstance(exc, UpstreamTransientError) else None
@@ -415,7 +422,9 @@ def _in_progress() -> RequestInProgressError:
     )
 
 
-def _push_error(exc: UpstreamError, transient: bool) -> dict[str, str]:
+def _push_error(
+    exc: UpstreamError, transient: bool, *, has_key: bool
+) -> dict[str, str]:
     if transient:
         code, what = (
             "PushThrottledOrUnavailable",
@@ -428,8 +437,11 @@ def _push_error(exc: UpstreamError, transient: bool) -> dict[str, str]:
         )
     else:
         code, what = "PushRejected", "the push failed"
-    return {
-        "code": code,
-        "message": f"The payload is stored, but {what}. Retry with the same "
-        "Idempotency-Key to push it again.",
-    }
+    if has_key:
+        advice = "Retry with the same Idempotency-Key to push it again."
+    else:
+        advice = (
+            "A retry without an Idempotency-Key stores and pushes a second "
+            "notification; send one to make retries safe."
+        )
+    return {"code": code, "message": f"The payload is stored, but {what}. {advice}"}

@@ -320,8 +320,9 @@ def test_summary_line_has_no_secrets(
         ({"Content-Type": "text/plain"}, "Content-Type"),
         ({"Content-Type": "application/x-www-form-urlencoded"}, "Content-Type"),
         ({"Content-Encoding": "gzip"}, "Content-Encoding"),
+        ({"Content-Type": "application/json; charset=latin-1"}, "Content-Type"),
     ],
-    ids=["text-plain", "form", "gzip"],
+    ids=["text-plain", "form", "gzip", "latin-1"],
 )
 def test_send_rejects_other_media_types(
     api: Api, hub: HubStandIn, headers: dict[str, str], target: str

@@ -251,3 +251,14 @@ def test_repeated_idempotency_key_header_rejected(
     assert response.status == 400
     assert json.loads(response.read())["error"]["target"] == "Idempotency-Key"
     connection.close()
+
+
+def test_failed_push_without_key_warns_retry(api: Api) -> None:
+    register_all_platforms(api, "alice")
+    api.fail_next(status=400, kind="send")
+
+    response = send(api, {"recipient": "alice", "payload": SECRET})
+
+    assert response.status == 502
+    assert "second notification" in response.error_message
+    assert "same Idempotency-Key" not in response.error_message
