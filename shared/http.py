@@ -162,12 +162,6 @@ def _error_body(
     )
 
 
-def header(req: func.HttpRequest, name: str) -> str | None:
-    """Return a request header's value, or None when absent or blank."""
-    value = req.headers.get(name)
-    return value.strip() if value and value.strip() else None
-
-
 def headers_of(req: func.HttpRequest) -> dict[str, str]:
     """Return the request headers as a plain dict with lowercase names."""
     return {name.lower(): value for name, value in req.headers.items()}

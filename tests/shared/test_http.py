@@ -36,7 +36,6 @@ from shared.http import (
     UPSTREAM_TRANSIENT_MESSAGE,
     Invocation,
     error_response,
-    header,
     headers_of,
     json_response,
     no_content,
@@ -544,14 +543,6 @@ def test_headers_of_lowercases_names() -> None:
     req = request(headers={"Authorization": "Bearer x", "X-Request-ID": "Abc"})
 
     assert headers_of(req) == {"authorization": "Bearer x", "x-request-id": "Abc"}
-
-
-def test_header_reads_case_insensitively() -> None:
-    req = request(headers={"Idempotency-Key": " k1 ", "X-Blank": "  "})
-
-    assert header(req, "idempotency-key") == "k1"
-    assert header(req, "X-Blank") is None
-    assert header(req, "Missing") is None
 
 
 def test_route_value_present_and_absent() -> None:
