@@ -18,7 +18,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableClient, TableEntity, UpdateMode
+from azure.data.tables import TableEntity, UpdateMode
 
 from shared.errors import (
     ConflictError,
@@ -26,12 +26,10 @@ from shared.errors import (
     InvalidRequestError,
     quoted,
 )
-from shared.settings import StorageSettings
 from shared.tables import (
+    TableStore,
     as_utc,
     check_key,
-    create_table_client,
-    create_table_if_missing,
     storage_errors,
     utc_now,
 )
@@ -69,20 +67,10 @@ def validate_installation_id(text: str) -> str:
     return text
 
 
-class DeviceStore:
+class DeviceStore(TableStore):
     """Owners of installation ids, one partition per installation."""
 
-    def __init__(self, table: TableClient) -> None:
-        self.table = table
-
-    @classmethod
-    def from_settings(cls, settings: StorageSettings) -> DeviceStore:
-        """Create a store for the configured devices table."""
-        return cls(create_table_client(settings, settings.devices_table))
-
-    def create_table(self) -> None:
-        """Create the table if it does not exist yet."""
-        create_table_if_missing(self.table)
+    table_setting = "devices_table"
 
     def claim(
         self,

@@ -23,16 +23,14 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableClient, TableEntity, UpdateMode
+from azure.data.tables import TableEntity, UpdateMode
 
 from shared.errors import ConflictError, InvalidRequestError, quoted
-from shared.settings import StorageSettings
 from shared.tables import (
+    TableStore,
     as_utc,
     check_key,
     check_property_size,
-    create_table_client,
-    create_table_if_missing,
     dump_json,
     purge_expired_rows,
     storage_errors,
@@ -95,20 +93,10 @@ def hash_idempotency_key(idempotency_key: str) -> str:
     return hashlib.sha256(idempotency_key.encode()).hexdigest()
 
 
-class IdempotencyStore:
+class IdempotencyStore(TableStore):
     """Idempotency records of every sender, partitioned by sender user key."""
 
-    def __init__(self, table: TableClient) -> None:
-        self.table = table
-
-    @classmethod
-    def from_settings(cls, settings: StorageSettings) -> IdempotencyStore:
-        """Create a store for the configured idempotency table."""
-        return cls(create_table_client(settings, settings.idempotency_table))
-
-    def create_table(self) -> None:
-        """Create the table if it does not exist yet."""
-        create_table_if_missing(self.table)
+    table_setting = "idempotency_table"
 
     def reserve(
         self,

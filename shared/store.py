@@ -16,7 +16,6 @@ from typing import Any, cast
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import (
-    TableClient,
     TableErrorCode,
     TableTransactionError,
     UpdateMode,
@@ -42,12 +41,11 @@ from shared.notifications import (
 from shared.settings import StorageSettings, storage_settings
 from shared.tables import (
     MAX_PROPERTY_UTF16_UNITS,
+    TableStore,
     as_utc,
     check_entity_size,
     check_key,
     check_property_size,
-    create_table_client,
-    create_table_if_missing,
     dump_json,
     purge_expired_rows,
     storage_errors,
@@ -84,20 +82,10 @@ MAX_QUERIES_PER_PAGE = 5
 MAX_MARK_READ_ATTEMPTS = 3
 
 
-class NotificationStore:
+class NotificationStore(TableStore):
     """Notifications of every user in one table, partitioned by user key."""
 
-    def __init__(self, table: TableClient) -> None:
-        self.table = table
-
-    @classmethod
-    def from_settings(cls, settings: StorageSettings) -> NotificationStore:
-        """Create a store for the configured notifications table."""
-        return cls(create_table_client(settings, settings.notifications_table))
-
-    def create_table(self) -> None:
-        """Create the table if it does not exist yet."""
-        create_table_if_missing(self.table)
+    table_setting = "notifications_table"
 
     def new_id(self) -> str:
         """Generate a notification id; the same as new_notification_id()."""

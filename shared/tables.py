@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from azure.core.exceptions import (
     HttpResponseError,
@@ -99,6 +99,28 @@ def create_table_if_missing(client: TableClient) -> None:
             logger.info("Created table %s", client.table_name)
         except ResourceExistsError:
             return
+
+
+class TableStore:
+    """A store over one table; subclasses name their table's setting.
+
+    `table_setting` is the StorageSettings field that holds the table name.
+    """
+
+    table_setting: ClassVar[str]
+
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    @classmethod
+    def from_settings(cls, settings: StorageSettings) -> Self:
+        """Create a store for the table that `settings` names."""
+        table_name = getattr(settings, cls.table_setting)
+        return cls(create_table_client(settings, table_name))
+
+    def create_table(self) -> None:
+        """Create the table if it does not exist yet."""
+        create_table_if_missing(self.table)
 
 
 @contextmanager
