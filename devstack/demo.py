@@ -1,11 +1,11 @@
 """The main job, played through the function URLs on the local stack.
 
-Two users register devices on every platform, a backend sends one of them a
-secret, and the output shows what each device received from the hub (the id
-and the generic text only), the recipient fetching the payload, the other user
-getting the same 404 as for an id that never existed, and the read state.
-Every step checks its result; the first surprise stops the demo with exit 1,
-and the stack is stopped in every case.
+Two users register devices on every platform, and a backend sends one of them
+a secret. The output shows what each device received from the hub: the id and
+the generic text only. It then shows the recipient fetching the payload, the
+other user getting the same 404 as for an id that never existed, and the read
+state. Every step checks its result. The first unexpected result stops the demo
+with exit 1, and the stack is stopped in every case.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ reads `host.json` and each folder's `function.json` and serves the HTTP
 functions on 127.0.0.1: route prefix, route templates with constraints and
 optional parameters, and allowed methods. It builds `azure.functions.HttpRequest`
 objects, calls each folder's entry point with its binding names (and `context`
-when the entry point asks for it), and writes the `HttpResponse` back.
+when the entry point has that parameter), and writes the `HttpResponse` back.
 Functions with other triggers (the purge timer) run on request through
 `POST /admin/functions/{name}`, as on the real host.
 

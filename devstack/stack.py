@@ -1,9 +1,10 @@
 """Start and stop the local stack: Azurite, hub stand-in, issuer and functions host.
 
-Each stand-in gives way to the real thing through settings alone. With a hub
-connection string and hub name in the environment or local.settings.json, no
-hub stand-in starts; with a storage setting, no Azurite; with AUTH_ISSUER, no
-local issuer. Whatever this module starts, `stop` ends, also after a failure.
+Each stand-in gives way to the real thing through settings alone. A hub
+connection string and hub name, in the environment or local.settings.json,
+replace the hub stand-in. A storage setting replaces Azurite, and AUTH_ISSUER
+replaces the local issuer. Whatever this module starts, `stop` ends, also after
+a failure.
 """
 
 from __future__ import annotations

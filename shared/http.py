@@ -1,6 +1,6 @@
 """HTTP helpers for the function folders: read requests, write responses, log.
 
-This is the only module in `shared/` that knows about `azure.functions`
+This is the only module in `shared/` that handles `azure.functions`
 requests. Errors become responses in `error_response`, in one place, following
 the Azure REST guidelines: `{"error": {"code", "message"}}` with the same code
 in the `x-ms-error-code` header.

@@ -162,7 +162,7 @@ class IdempotencyStore(TableStore):
         response: dict[str, Any] | None = None,
         now: datetime | None = None,
     ) -> IdempotencyRecord | None:
-        """Move the record to `state` if nobody changed it since it was read.
+        """Move the record to `state` if no other request changed it since it was read.
 
         Returns the moved record with its new ETag, or None if another request
         moved or removed it first.

@@ -1,8 +1,8 @@
 """The recipient's view: one notification with its payload, or a page of them.
 
-Reading one notification is the only way to get a payload; the list shows
-metadata only, so that listing never counts as a read or consumes a
-read-once notification.
+Reading one notification is the only way to get a payload. The list shows
+metadata only, so listing never counts as a read or consumes a read-once
+notification.
 """
 
 from __future__ import annotations

@@ -237,7 +237,7 @@ class Sender:
         recipient_key: str,
         record: Any,
     ) -> SendResult:
-        """Answer a repeat of a key: replay, wait, or take over a failed send."""
+        """Handle a repeat of a key: replay, wait, or take over a failed send."""
         if record.state == "pushed" and record.response:
             first = record.response
             return SendResult(first["status"], first["body"], first.get("headers", {}))

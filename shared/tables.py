@@ -104,7 +104,7 @@ def create_table_if_missing(client: TableClient) -> None:
 class TableStore:
     """A store over one table; subclasses name their table's setting.
 
-    `table_setting` is the StorageSettings field that holds the table name.
+    `table_setting` is the StorageSettings field that contains the table name.
     """
 
     table_setting: ClassVar[str]

@@ -1,7 +1,7 @@
 """Fixtures shared by every test: the local parts each test suite runs against.
 
 Each part has its own fixture module, loaded here as a plugin, so that a test
-asks only for the parts it uses and each part starts once per session.
+requests only the parts it uses and each part starts once per session.
 """
 
 pytest_plugins = [

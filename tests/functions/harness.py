@@ -3,10 +3,10 @@
 `FunctionApi` builds `azure.functions.HttpRequest` objects and calls each
 folder's `main` in this process. `HttpApi` sends real HTTP requests to the
 local host, mints tokens through the issuer's HTTP endpoint and reads the hub
-stand-in through its control endpoints, so it can also target an app that
-another process serves: set SECUREPUSH_TEST_BASE_URL to its base URL (for
-example `func start` configured for `make run`'s stand-ins) and the HTTP tests
-use the issuer and hub that `make run` recorded in .devstack/stack.json.
+stand-in through its control endpoints. So it can also target an app that
+another process serves. Set SECUREPUSH_TEST_BASE_URL to that app's base URL
+(for example `func start` configured by `make stack`), and the HTTP tests use
+the issuer and hub recorded in .devstack/stack.json.
 
 The `api` fixture runs a test once per transport, so both paths must agree.
 """
